@@ -1,0 +1,29 @@
+# The README's two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kamal-siem needs Python 3.11 or newer (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+# Set up, then run the main job on the bundled sample logs.
+demo: $(STAMP)
+	$(BIN)/kamal-siem parse --format table samples/
+	$(BIN)/kamal-siem parse samples/ > $(VENV)/demo-parse.ndjson
+	@echo "NDJSON of every line: $(VENV)/demo-parse.ndjson"
+
+# Install everything the tests need, then run them.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) dist .pytest_cache .hypothesis
