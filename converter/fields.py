@@ -1,0 +1,152 @@
+"""The field dictionary (parsers/fields.yml): loaded, validated, and the source of every field name."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .content import parsers_dir, schemas_dir
+from .errors import ContentError, ContentErrors
+from .yamlpos import LineMap, load_yaml
+
+TIMESTAMP_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]*[1-9])?Z$")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    description: str
+    example: Any
+    ecs: str
+    splunk: str
+    sources: tuple[str, ...]
+
+
+def _example_fits(field_type: str, value: Any) -> bool:
+    """Whether `value` is a valid value of `field_type` (used for examples and parsed values)."""
+    if field_type in ("keyword", "text"):
+        return isinstance(value, str)
+    if field_type == "long":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if field_type == "double":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if field_type == "boolean":
+        return isinstance(value, bool)
+    if field_type == "timestamp":
+        return isinstance(value, str) and TIMESTAMP_RE.match(value) is not None
+    if field_type == "ip":
+        if not isinstance(value, str):
+            return False
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        return True
+    if field_type == "keyword_list":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if field_type == "object":
+        return isinstance(value, dict)
+    return False
+
+
+value_fits = _example_fits
+
+
+class FieldDictionary:
+    """All fields by name, in file order, with the log types that carry each."""
+
+    def __init__(self, fields: list[Field], log_types: list[str], path: Path) -> None:
+        self.path = path
+        self.log_types = tuple(log_types)
+        self._fields = {f.name: f for f in fields}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._fields
+
+    def __getitem__(self, name: str) -> Field:
+        return self._fields[name]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._fields.values())
+
+    def names(self) -> list[str]:
+        return list(self._fields)
+
+    def for_source(self, log_type: str) -> list[Field]:
+        return [f for f in self._fields.values() if log_type in f.sources]
+
+    def order(self) -> dict[str, int]:
+        """Position of each field, for emitting event keys in dictionary order."""
+        return {name: i for i, name in enumerate(self._fields)}
+
+
+def _validate(data: Any, lines: LineMap, path: Path) -> list[ContentError]:
+    schema = json.loads((schemas_dir() / "fields.schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        where = list(err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = set(err.schema.get("properties", {}))
+            extra = sorted(set(err.instance) - allowed)
+            for key in extra:
+                errors.append(ContentError(path, lines.line_of([*where, key]),
+                                           f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})"))
+            continue
+        label = "/".join(str(p) for p in where) or "document"
+        errors.append(ContentError(path, lines.line_of(where), f"{label}: {err.message}"))
+    return errors
+
+
+def load_field_dictionary(path: Path | None = None) -> FieldDictionary:
+    """Load and validate the field dictionary; raises ContentErrors listing every problem."""
+    path = path or parsers_dir() / "fields.yml"
+    data, lines = load_yaml(path)
+    errors = _validate(data, lines, path)
+    if errors:
+        raise ContentErrors(errors)
+    log_types = data["log_types"]
+    fields: list[Field] = []
+    seen: dict[str, int] = {}
+    seen_ecs: dict[str, str] = {}
+    seen_splunk: dict[str, str] = {}
+    for i, raw in enumerate(data["fields"]):
+        line = lines.line_of(["fields", i])
+        name = raw["name"]
+        if name in seen:
+            errors.append(ContentError(path, line, f"field {name!r} is defined twice (first on line {seen[name]})"))
+            continue
+        seen[name] = line or 0
+        for src in raw["sources"]:
+            if src not in log_types:
+                errors.append(ContentError(path, lines.line_of(["fields", i, "sources"]),
+                                           f"field {name!r}: unknown log type {src!r} (known: {', '.join(log_types)})"))
+        if not _example_fits(raw["type"], raw["example"]):
+            errors.append(ContentError(path, lines.line_of(["fields", i, "example"]),
+                                       f"field {name!r}: example {raw['example']!r} is not a {raw['type']}"))
+        for table, key, label in ((seen_ecs, raw["ecs"], "ECS"), (seen_splunk, raw["splunk"], "Splunk")):
+            if key in table:
+                errors.append(ContentError(path, line, f"field {name!r}: {label} name {key!r} is already used by {table[key]!r}"))
+            table[key] = name
+        fields.append(Field(name=name, type=raw["type"], description=raw["description"].strip(),
+                            example=raw["example"], ecs=raw["ecs"], splunk=raw["splunk"],
+                            sources=tuple(raw["sources"])))
+    if errors:
+        raise ContentErrors(errors)
+    return FieldDictionary(fields, log_types, path)
+
+
+@lru_cache(maxsize=None)
+def default_dictionary() -> FieldDictionary:
+    return load_field_dictionary()
+
+
+__all__ = ["Field", "FieldDictionary", "load_field_dictionary", "default_dictionary", "value_fits"]

@@ -1,0 +1,316 @@
+"""Load parser definitions (parsers/<log_type>.yml): schema-checked, regexes linted and compiled,
+every field name checked against the field dictionary for that log type."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from ..content import parsers_dir, schemas_dir
+from ..errors import ContentError, ContentErrors
+from ..fields import FieldDictionary, default_dictionary
+from ..regex_dialect import RegexDialectError, expand, group_names, lint
+from ..yamlpos import LineMap, load_yaml
+from . import pointer
+from .rules import Condition, Step, When
+
+ROLE_TAGS = ("always", "never", "optional")
+
+
+@dataclass(frozen=True)
+class RegexUse:
+    """A regex of a definition as the engines see it, with where it was written."""
+
+    where: str
+    line: int | None
+    pattern: str  # `%{NAME}` expanded; named groups as (?P<name>...)
+
+
+@dataclass(frozen=True)
+class MessageRule:
+    action: str
+    role_tag: str
+    set: dict[str, Any]
+    regex: re.Pattern[str]
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    name: str
+    keys: tuple[str, ...] = ()
+    inner: tuple[str, ...] = ()
+    prefix: re.Pattern[str] | None = None
+    fields: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Case:
+    when: When
+    set: dict[str, Any]
+    fields: dict[str, tuple[tuple[str, ...], ...]]
+
+
+@dataclass
+class ParserDefinition:
+    log_type: str
+    format: str
+    description: str
+    file: Path
+    detect_line: re.Pattern[str] | None
+    detect_path: re.Pattern[str] | None
+    detect_keys: tuple[tuple[str, ...], ...]
+    path_regexes: tuple[re.Pattern[str], ...]
+    ts_sources: tuple[str, ...]
+    ts_formats: tuple[str, ...]
+    ts_zone: str | None
+    messages: tuple[MessageRule, ...] = ()
+    fallback: MessageRule | None = None
+    known_destinations: tuple[str, ...] = ()
+    envelopes: tuple[Envelope, ...] = ()
+    expand: str | None = None
+    fields: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    ignore: frozenset[tuple[str, ...]] = frozenset()
+    cases: tuple[Case, ...] = ()
+    derive: tuple[Step, ...] = ()
+    flags: tuple[str, str, tuple[tuple[str, re.Pattern[str]], ...]] | None = None
+    actions: tuple[str, ...] = ()
+    regexes: list[RegexUse] = field(default_factory=list)
+
+
+class _Loader:
+    """Builds one ParserDefinition, collecting every problem with its line."""
+
+    def __init__(self, data: dict[str, Any], lines: LineMap, path: Path, dictionary: FieldDictionary) -> None:
+        self.data = data
+        self.lines = lines
+        self.path = path
+        self.dictionary = dictionary
+        self.errors: list[ContentError] = []
+        self.log_type = data["log_type"]
+        self.patterns: dict[str, str] = data.get("patterns", {})
+        self.regexes: list[RegexUse] = []
+
+    def error(self, where: list[str | int], reason: str) -> None:
+        self.errors.append(ContentError(self.path, self.lines.line_of(where), reason))
+
+    def check_field(self, name: str, where: list[str | int]) -> None:
+        if name.startswith("_"):
+            return
+        if name not in self.dictionary:
+            self.error(where, f"field {name!r} is not in the field dictionary ({self.dictionary.path.name})")
+        elif self.log_type not in self.dictionary[name].sources:
+            self.error(where, f"field {name!r} is not listed for log type {self.log_type!r} in {self.dictionary.path.name}")
+
+    def regex(self, raw: str, where: list[str | int], *, named: bool = True) -> re.Pattern[str] | None:
+        try:
+            pattern = expand(raw, self.patterns)
+        except RegexDialectError as exc:
+            self.error(where, f"regex {raw!r}: {exc}")
+            return None
+        problems = lint(pattern)
+        for problem in problems:
+            self.error(where, f"regex {raw!r}: {problem}")
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            self.error(where, f"regex {raw!r} does not compile: {exc}")
+            return None
+        if problems:
+            return None
+        if named:
+            for name in group_names(pattern):
+                self.check_field(name, where)
+        self.regexes.append(RegexUse("/".join(map(str, where)), self.lines.line_of(where), pattern))
+        return compiled
+
+    def pointers(self, raw: list[str]) -> tuple[tuple[str, ...], ...]:
+        return tuple(pointer.split(p) for p in raw)
+
+    def fieldmap(self, raw: dict[str, list[str]], where: list[str | int]) -> dict[str, tuple[tuple[str, ...], ...]]:
+        for name in raw:
+            self.check_field(name, [*where, name])
+        return {name: self.pointers(ptrs) for name, ptrs in raw.items()}
+
+    def setmap(self, raw: dict[str, Any], where: list[str | int]) -> dict[str, Any]:
+        for name in raw:
+            self.check_field(name, [*where, name])
+        return dict(raw)
+
+    def when(self, raw: dict[str, Any] | None, where: list[str | int]) -> When:
+        if not raw:
+            return When()
+        conditions = []
+        for name, spec in raw.items():
+            self.check_field(name, [*where, name])
+            if isinstance(spec, dict):
+                kind, value = next(iter(spec.items()))
+                regex = self.regex(value, [*where, name, kind], named=False) if kind == "matches" else None
+                if kind == "equals_field":
+                    self.check_field(value, [*where, name, kind])
+                conditions.append(Condition(name, kind, value, regex))
+            else:
+                conditions.append(Condition(name, "equals", spec))
+        return When(tuple(conditions))
+
+    def steps(self, raw: list[dict[str, Any]], where: list[str | int]) -> tuple[Step, ...]:
+        steps = []
+        for i, step in enumerate(raw):
+            here = [*where, i]
+            when = self.when(step.get("when"), [*here, "when"])
+            if "set" in step:
+                steps.append(Step(when, set=self.setmap(step["set"], [*here, "set"])))
+            elif "regex" in step:
+                self.check_field(step["regex"]["field"], [*here, "regex", "field"])
+                steps.append(Step(when, regex_field=step["regex"]["field"],
+                                  regex=self.regex(step["regex"]["pattern"], [*here, "regex", "pattern"])))
+            elif "strip_prefix" in step:
+                sp = step["strip_prefix"]
+                for key in ("field", "prefix_field", "into"):
+                    self.check_field(sp[key], [*here, "strip_prefix", key])
+                steps.append(Step(when, strip=(sp["field"], sp["prefix_field"], sp["separator"], sp["into"])))
+            else:
+                rules = tuple((self.when(r.get("when"), [*here, "first", j, "when"]),
+                               self.setmap(r["set"], [*here, "first", j, "set"]))
+                              for j, r in enumerate(step["first"]))
+                steps.append(Step(when, first=rules))
+        return tuple(steps)
+
+    def build(self) -> ParserDefinition:
+        d = self.data
+        detect = d["detect"]
+        keys_any = detect.get("keys_any") or ([detect["keys"]] if "keys" in detect else [])
+        ts = d["timestamp"]
+        ts_sources = tuple(ts["field"] if isinstance(ts["field"], list) else [ts["field"]])
+        ts_formats = tuple(ts["format"] if isinstance(ts["format"], list) else [ts["format"]] * len(ts_sources))
+        if len(ts_formats) != len(ts_sources):
+            self.error(["timestamp", "format"], "give one format per timestamp field")
+        definition = ParserDefinition(
+            log_type=self.log_type,
+            format=d["format"],
+            description=d["description"].strip(),
+            file=self.path,
+            detect_line=self.regex(detect["line"], ["detect", "line"], named=False) if "line" in detect else None,
+            detect_path=self.regex(detect["path"], ["detect", "path"], named=False) if "path" in detect else None,
+            detect_keys=tuple(tuple(k) for k in keys_any),
+            path_regexes=tuple(r for r in (self.regex(p, ["path", i]) for i, p in enumerate(d.get("path", []))) if r),
+            ts_sources=ts_sources,
+            ts_formats=ts_formats,
+            ts_zone=ts.get("zone_field"),
+            known_destinations=tuple(d.get("known_destinations", [])),
+            expand=d.get("expand"),
+            actions=tuple(d.get("actions", [])),
+        )
+        if d["format"] == "text":
+            frame = d["frame"]
+            rules = []
+            for i, msg in enumerate(d["messages"]):
+                rx = self.regex(f"{frame}(?P<message>{msg['match']})$", ["messages", i, "match"])
+                if rx is not None:
+                    rules.append(MessageRule(msg["action"], msg["role_tag"], self.setmap(msg.get("set", {}), ["messages", i, "set"]),
+                                             rx, self.lines.line_of(["messages", i])))
+            fb = d["fallback"]
+            fb_rx = self.regex(f"{frame}(?P<message>{fb['match']})$", ["fallback", "match"])
+            definition.messages = tuple(rules)
+            if fb_rx is not None:
+                definition.fallback = MessageRule(fb["action"], "optional", {}, fb_rx, self.lines.line_of(["fallback"]))
+            produced = [(m["action"], ["messages", i, "action"]) for i, m in enumerate(d["messages"])]
+            produced.append((fb["action"], ["fallback", "action"]))
+        else:
+            definition.envelopes = tuple(
+                Envelope(name=e["name"], keys=tuple(e.get("keys", [])), inner=pointer.split(e["inner"]) if "inner" in e else (),
+                         prefix=self.regex(e["prefix"], ["envelopes", i, "prefix"]) if "prefix" in e else None,
+                         fields=self.fieldmap(e.get("fields", {}), ["envelopes", i, "fields"]))
+                for i, e in enumerate(d.get("envelopes", [])))
+            definition.fields = self.fieldmap(d["fields"], ["fields"])
+            definition.ignore = frozenset(pointer.split(p) for p in d.get("ignore", []))
+            definition.cases = tuple(
+                Case(self.when(c.get("when"), ["cases", i, "when"]), self.setmap(c.get("set", {}), ["cases", i, "set"]),
+                     self.fieldmap(c.get("fields", {}), ["cases", i, "fields"]))
+                for i, c in enumerate(d.get("cases", [])))
+            produced = [(c["set"]["action"], ["cases", i, "set", "action"])
+                        for i, c in enumerate(d.get("cases", [])) if "action" in c.get("set", {})]
+        definition.derive = self.steps(d.get("derive", []), ["derive"])
+        for i, step in enumerate(d.get("derive", [])):
+            if "action" in step.get("set", {}):
+                produced.append((step["set"]["action"], ["derive", i, "set", "action"]))
+        if "flags" in d:
+            fl = d["flags"]
+            self.check_field(fl["field"], ["flags", "field"])
+            self.check_field(fl["into"], ["flags", "into"])
+            compiled = tuple((name, rx) for name, rx in
+                             ((n, self.regex(p, ["flags", "flags", n], named=False)) for n, p in fl["flags"].items()) if rx)
+            definition.flags = (fl["field"], fl["into"], compiled)
+        if definition.actions:
+            for action, where in produced:
+                if action not in definition.actions:
+                    self.error(where, f"action {action!r} is not in this definition's `actions` vocabulary")
+        definition.regexes = self.regexes
+        return definition
+
+
+def load_definition(path: Path, dictionary: FieldDictionary | None = None) -> ParserDefinition:
+    dictionary = dictionary or default_dictionary()
+    data, lines = load_yaml(path)
+    schema = json.loads((schemas_dir() / "parser.schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        where = list(err.absolute_path)
+        label = "/".join(map(str, where)) or "document"
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = sorted(err.schema.get("properties", {}))
+            for key in sorted(set(err.instance) - set(allowed)):
+                errors.append(ContentError(path, lines.line_of([*where, key]), f"{label}: unknown key {key!r} (allowed: {', '.join(allowed)})"))
+            continue
+        errors.append(ContentError(path, lines.line_of(where), f"{label}: {err.message}"))
+    if errors:
+        raise ContentErrors(errors)
+    if data["log_type"] not in dictionary.log_types:
+        raise ContentErrors([ContentError(path, lines.line_of(["log_type"]),
+                                          f"log type {data['log_type']!r} is not in the field dictionary's log_types")])
+    if path.stem != data["log_type"]:
+        raise ContentErrors([ContentError(path, lines.line_of(["log_type"]),
+                                          f"the file of log type {data['log_type']!r} must be named {data['log_type']}.yml")])
+    loader = _Loader(data, lines, path, dictionary)
+    definition = loader.build()
+    if loader.errors:
+        raise ContentErrors(loader.errors)
+    return definition
+
+
+def load_definitions(directory: Path | None = None, dictionary: FieldDictionary | None = None) -> dict[str, ParserDefinition]:
+    """Every parser definition in `directory`, by log type. All problems are reported together."""
+    directory = directory or parsers_dir()
+    dictionary = dictionary or default_dictionary()
+    definitions: dict[str, ParserDefinition] = {}
+    errors: list[ContentError] = []
+    for path in sorted(directory.glob("*.yml")):
+        if path.name == "fields.yml":
+            continue
+        try:
+            definition = load_definition(path, dictionary)
+        except ContentErrors as exc:
+            errors.extend(exc.errors)
+            continue
+        except ContentError as exc:
+            errors.append(exc)
+            continue
+        definitions[definition.log_type] = definition
+    for log_type in dictionary.log_types:
+        if log_type not in definitions and not any(e.path.endswith(f"{log_type}.yml") for e in errors):
+            errors.append(ContentError(directory, None, f"no parser definition for log type {log_type!r}"))
+    if errors:
+        raise ContentErrors(errors)
+    return definitions
+
+
+@lru_cache(maxsize=None)
+def default_definitions() -> dict[str, ParserDefinition]:
+    return load_definitions()

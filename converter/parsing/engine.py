@@ -1,0 +1,351 @@
+"""Run a parser definition over one line (or one JSON document) and build normalized events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..fields import FieldDictionary, default_dictionary, value_fits
+from . import audit_tags, otlp, pointer
+from .definitions import ParserDefinition
+from .rules import Step, When
+from .timestamps import TimestampError, from_epoch, from_iso8601
+
+Event = dict[str, Any]
+_INT = re.compile(r"^-?[0-9]+$")
+_FLOAT = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$")
+
+
+class LineError(ValueError):
+    """The line cannot be parsed; the message says why (and never quotes the line)."""
+
+
+@dataclass
+class Context:
+    source: str
+    path_captures: dict[str, str] = field(default_factory=dict)
+    assumed_tz: dt.tzinfo = dt.timezone.utc
+    assumed_tz_name: str = "UTC"
+
+
+def coerce(field_type: str, value: Any) -> tuple[bool, Any]:
+    """`value` as a value of `field_type`, or (False, None) when it is not one."""
+    if field_type in ("keyword", "text"):
+        if isinstance(value, str):
+            return True, value
+        if isinstance(value, bool):
+            return True, "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return True, json.dumps(value)
+        return False, None
+    if field_type == "long":
+        if isinstance(value, bool):
+            return False, None
+        if isinstance(value, int):
+            return True, value
+        if isinstance(value, float) and value.is_integer():
+            return True, int(value)
+        if isinstance(value, str) and _INT.match(value) and len(value) < 20:
+            return True, int(value)
+        return False, None
+    if field_type == "double":
+        if isinstance(value, bool):
+            return False, None
+        if isinstance(value, (int, float)):
+            return True, value
+        if isinstance(value, str) and _FLOAT.match(value):
+            return True, float(value)
+        return False, None
+    if field_type == "boolean":
+        if isinstance(value, bool):
+            return True, value
+        if value in ("true", "false"):
+            return True, value == "true"
+        return False, None
+    if field_type == "keyword_list":
+        if isinstance(value, str):
+            return True, [value]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return True, list(value)
+        return False, None
+    if field_type in ("ip", "object"):
+        ok = value_fits(field_type, value)
+        return ok, value if ok else None
+    return False, None
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class EventBuilder:
+    def __init__(self, definition: ParserDefinition, dictionary: FieldDictionary) -> None:
+        self.definition = definition
+        self.dictionary = dictionary
+        self.order = dictionary.order()
+
+    def put(self, event: Event, name: str, value: Any, origin: str | None = None) -> None:
+        """Set `name`, converting to its dictionary type; a value that does not fit becomes a warning."""
+        if value is None:
+            event.pop(name, None)
+            return
+        if name.startswith("_"):
+            event[name] = value
+            return
+        ok, converted = coerce(self.dictionary[name].type, value)
+        if ok:
+            event[name] = converted
+            return
+        event.pop(name, None)
+        expected = self.dictionary[name].type.replace("_", " ")
+        event.setdefault("warnings", []).append(f"{name}: expected a {expected}, got {_describe(value)}")
+        event.setdefault("extra", {})[origin or name] = value
+
+    def run_steps(self, event: Event, steps: tuple[Step, ...]) -> None:
+        for step in steps:
+            if not step.when.holds(event):
+                continue
+            if step.set:
+                for name, value in step.set.items():
+                    self.put(event, name, value)
+            elif step.regex is not None and step.regex_field is not None:
+                subject = event.get(step.regex_field)
+                if isinstance(subject, str):
+                    m = step.regex.search(subject)
+                    if m:
+                        for name, value in m.groupdict().items():
+                            if value:
+                                self.put(event, name, value)
+            elif step.strip is not None:
+                name, prefix_field, separator, into = step.strip
+                subject, prefix = event.get(name), event.get(prefix_field)
+                if isinstance(subject, str) and isinstance(prefix, str) and subject.startswith(prefix + separator):
+                    rest = subject[len(prefix) + len(separator):]
+                    if rest:
+                        self.put(event, into, rest)
+            else:
+                for when, values in step.first:
+                    if when.holds(event):
+                        for name, value in values.items():
+                            self.put(event, name, value)
+                        break
+
+    def timestamp(self, event: Event, raw: Any, fmt: str, zone: str | None, ctx: Context) -> None:
+        try:
+            if fmt == "iso8601":
+                if not isinstance(raw, str):
+                    raise TimestampError(f"not an ISO 8601 timestamp: {_describe(raw)}")
+                value, assumed = from_iso8601(raw, zone, ctx.assumed_tz)
+                if assumed:
+                    event["timestamp_assumed_tz"] = ctx.assumed_tz_name
+            else:
+                value = from_epoch(raw, "ns" if fmt == "epoch_ns" else "s")
+        except TimestampError as exc:
+            event.setdefault("warnings", []).append(f"timestamp: {exc}")
+            return
+        event["timestamp"] = value
+
+    def finish(self, event: Event) -> Event:
+        definition = self.definition
+        if definition.flags is not None:
+            name, into, flags = definition.flags
+            subject = event.get(name)
+            if isinstance(subject, str):
+                raised = [flag for flag, rx in flags if rx.search(subject)]
+                if raised:
+                    event[into] = raised
+        event["log_type"] = definition.log_type
+        if "extra" in event and not event["extra"]:
+            del event["extra"]
+        public = {k: v for k, v in event.items() if not k.startswith("_")}
+        return dict(sorted(public.items(), key=lambda kv: self.order.get(kv[0], len(self.order))))
+
+
+class TextParser:
+    def __init__(self, definition: ParserDefinition, dictionary: FieldDictionary) -> None:
+        self.definition = definition
+        self.builder = EventBuilder(definition, dictionary)
+
+    def parse(self, text: str, ctx: Context) -> list[Event]:
+        definition = self.definition
+        match = None
+        rule = None
+        for candidate in definition.messages:
+            match = candidate.regex.match(text)
+            if match:
+                rule = candidate
+                break
+        else:
+            if definition.fallback is not None:
+                match = definition.fallback.regex.match(text)
+                rule = definition.fallback
+        if match is None or rule is None:
+            raise LineError(f"not a Kamal {definition.log_type} line")
+        event: Event = dict(ctx.path_captures)
+        captures = match.groupdict()
+        for name, value in captures.items():
+            if name == "performer":
+                event["performer"] = value  # kept even when empty, so the flags can say so
+            elif value:
+                self.builder.put(event, name, value)
+        self.builder.put(event, "action", rule.action)
+        for name, value in rule.set.items():
+            self.builder.put(event, name, value)
+        audit_tags.resolve(event, rule.role_tag, definition.known_destinations)
+        source = definition.ts_sources[0]
+        if source in event:
+            zone = event.get(definition.ts_zone) if definition.ts_zone else None
+            self.builder.timestamp(event, event[source], definition.ts_formats[0], zone, ctx)
+        else:
+            event.setdefault("warnings", []).append("timestamp: missing")
+        self.builder.run_steps(event, definition.derive)
+        result = self.builder.finish(event)
+        if result.get("performer") == "":
+            del result["performer"]  # an empty capture is absent, as in every engine; the flag says it was empty
+        return [result]
+
+
+class JsonParser:
+    def __init__(self, definition: ParserDefinition, dictionary: FieldDictionary) -> None:
+        self.definition = definition
+        self.builder = EventBuilder(definition, dictionary)
+
+    # -- decoding a line --------------------------------------------------------------------------
+    def decode(self, text: str) -> tuple[Any, Event]:
+        """The JSON object of a line, with envelope fields, after unwrapping known envelopes."""
+        envelope_fields: Event = {}
+        stripped = text.strip()
+        for envelope in self.definition.envelopes:
+            if envelope.prefix is not None and not stripped.startswith("{"):
+                m = envelope.prefix.match(stripped)
+                if m:
+                    for name, value in m.groupdict().items():
+                        if value:
+                            self.builder.put(envelope_fields, name, value)
+                    stripped = stripped[m.end():]
+        obj = _loads(stripped)
+        for envelope in self.definition.envelopes:
+            if envelope.keys and isinstance(obj, dict) and all(k in obj for k in envelope.keys):
+                inner = pointer.resolve(obj, envelope.inner)
+                if not isinstance(inner, str):
+                    raise LineError(f"{envelope.name} line whose {pointer.join(envelope.inner)} is not a string")
+                for name, pointers in envelope.fields.items():
+                    for parts in pointers:
+                        value = pointer.resolve(obj, parts)
+                        if value is not pointer.MISSING:
+                            self.builder.put(envelope_fields, name, value, pointer.join(parts)[1:])
+                            break
+                try:
+                    obj = _loads(inner.strip())
+                except LineError as exc:
+                    raise LineError(f"{envelope.name} line: the logged text is {exc}") from None
+                break
+        if not isinstance(obj, dict):
+            raise LineError(f"expected a JSON object, got {type(obj).__name__}")
+        return obj, envelope_fields
+
+    def matches_keys(self, obj: dict[str, Any]) -> bool:
+        if not self.definition.detect_keys:
+            return True
+        return any(all(k in obj for k in keys) for keys in self.definition.detect_keys)
+
+    def parse(self, text: str, ctx: Context) -> list[tuple[int | None, Event]]:
+        obj, envelope_fields = self.decode(text)
+        return [(index, event) for index, _path, event in self.parse_object(obj, ctx, envelope_fields)]
+
+    def parse_object(self, obj: dict[str, Any], ctx: Context, envelope_fields: Event | None = None
+                     ) -> Iterator[tuple[int | None, tuple[str | int, ...], Event]]:
+        definition = self.definition
+        if not self.matches_keys(obj):
+            wanted = " or ".join("(" + ", ".join(keys) + ")" for keys in definition.detect_keys)
+            raise LineError(f"JSON object without the keys of a {definition.log_type} record {wanted}")
+        if definition.expand == "otlp_logs":
+            try:
+                records = list(otlp.expand(obj))
+            except otlp.OtlpError as exc:
+                raise LineError(f"invalid OTLP logs request: {exc}") from None
+            if not records:
+                raise LineError("OTLP logs request without log records")
+            for index, (path, record) in enumerate(records, start=1):
+                yield index, path, self.event(record, ctx, envelope_fields)
+        else:
+            yield None, (), self.event(obj, ctx, envelope_fields)
+
+    # -- building the event -----------------------------------------------------------------------
+    def _map(self, event: Event, obj: Any, mapping: dict[str, tuple[tuple[str, ...], ...]],
+             consumed: set[tuple[str, ...]]) -> None:
+        for name, pointers in mapping.items():
+            event.pop(name, None)
+            for parts in pointers:
+                value = pointer.resolve(obj, parts)
+                if value is pointer.MISSING:
+                    continue
+                consumed.add(parts)
+                if not isinstance(value, str) and name == "message" and isinstance(value, (dict, list)):
+                    value = json.dumps(value, sort_keys=True, ensure_ascii=False)
+                self.builder.put(event, name, value, pointer.join(parts)[1:])
+                break
+
+    def event(self, obj: Any, ctx: Context, envelope_fields: Event | None) -> Event:
+        definition = self.definition
+        event: Event = dict(ctx.path_captures)
+        event.update(envelope_fields or {})
+        consumed: set[tuple[str, ...]] = set(definition.ignore)
+        self._map(event, obj, definition.fields, consumed)
+        for case in definition.cases:
+            if case.when.holds(event):
+                if case.fields:
+                    for name, pointers in case.fields.items():
+                        for parts in definition.fields.get(name, ()):
+                            consumed.discard(parts)
+                    self._map(event, obj, case.fields, consumed)
+                for name, value in case.set.items():
+                    self.builder.put(event, name, value)
+                break
+        for source, fmt in zip(definition.ts_sources, definition.ts_formats, strict=True):
+            value = pointer.resolve(obj, pointer.split(source))
+            if value is not pointer.MISSING:
+                self.builder.timestamp(event, value, fmt, None, ctx)
+                break
+        else:
+            event.setdefault("warnings", []).append("timestamp: missing")
+        self.builder.run_steps(event, definition.derive)
+        extra = event.setdefault("extra", {})
+        for parts, value in pointer.leaves(obj):
+            if parts and parts not in consumed and value is not None and not any(
+                    parts[: len(c)] == c for c in consumed if len(c) < len(parts)):
+                extra.setdefault(pointer.join(parts)[1:], value)
+        return self.builder.finish(event)
+
+
+def _loads(text: str) -> Any:
+    if not text:
+        raise LineError("blank line")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        kind = "truncated JSON" if exc.pos >= len(text) - 1 else "invalid JSON"
+        return _raise(f"{kind}: {exc.msg} (column {exc.colno})")
+    except RecursionError:
+        return _raise("invalid JSON: nested too deeply")
+    except ValueError as exc:  # e.g. integers with too many digits
+        return _raise(f"invalid JSON: {exc}")
+
+
+def _raise(reason: str) -> Any:
+    raise LineError(reason)
+
+
+def parser_for(definition: ParserDefinition, dictionary: FieldDictionary | None = None) -> TextParser | JsonParser:
+    dictionary = dictionary or default_dictionary()
+    if definition.format == "text":
+        return TextParser(definition, dictionary)
+    return JsonParser(definition, dictionary)
+
+
+__all__ = ["Context", "Event", "LineError", "TextParser", "JsonParser", "parser_for", "coerce", "When"]

@@ -1,0 +1,103 @@
+"""Read raw log lines from files: gzip by content, UTF-8 strictly, CRLF, huge lines, never a crash.
+
+Every physical line comes out once, numbered from 1, either with its text or with the reason it
+cannot be used (not UTF-8, too long). A trailing newline at the end of a file does not make an extra
+empty line; a final line without a newline is still a line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+DEFAULT_MAX_LINE_BYTES = 1 << 20  # 1 MiB
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True, slots=True)
+class RawLine:
+    number: int
+    text: str | None  # None when `error` says why the line is unusable
+    error: str | None = None
+
+
+class InputError(Exception):
+    """A whole input could not be read (missing file, unreadable, corrupt gzip stream)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+def open_binary(source: str) -> BinaryIO:
+    """Open `source` (a path, or `-` for standard input), transparently gunzipping by content."""
+    if source == "-":
+        raw: BinaryIO = sys.stdin.buffer
+    else:
+        try:
+            raw = open(source, "rb")  # noqa: SIM115 - closed by the caller
+        except OSError as exc:
+            raise InputError(source, f"cannot open: {exc.strerror or exc}") from None
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    if buffered.peek(2)[:2] == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+    return buffered
+
+
+def _decode(data: bytes) -> tuple[str | None, str | None]:
+    if data.endswith(b"\r"):
+        data = data[:-1]
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+
+
+def iter_lines(source: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[RawLine]:
+    """Yield every line of `source`. Raises InputError when the input itself cannot be read."""
+    stream = open_binary(source)
+    number = 0
+    try:
+        while True:
+            try:
+                chunk = stream.readline(max_line_bytes + 1)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise InputError(source, f"read failed after line {number}: {exc}") from None
+            if not chunk:
+                return
+            number += 1
+            if chunk.endswith(b"\n"):
+                text, error = _decode(chunk[:-1])
+                yield RawLine(number, text, error)
+                continue
+            if len(chunk) <= max_line_bytes:  # last line, no newline at the end
+                text, error = _decode(chunk)
+                yield RawLine(number, text, error)
+                return
+            # Longer than the limit: skip to the end of the line without holding it in memory.
+            size = len(chunk)
+            ended = False
+            while not ended:
+                try:
+                    more = stream.readline(1 << 16)
+                except (OSError, EOFError, zlib.error) as exc:
+                    raise InputError(source, f"read failed in line {number}: {exc}") from None
+                if not more:
+                    break
+                ended = more.endswith(b"\n")
+                size += len(more) - (1 if ended else 0)
+            yield RawLine(number, None, f"line too long ({size} bytes; the limit is {max_line_bytes})")
+            if not ended:
+                return
+    finally:
+        if source != "-":
+            stream.close()
+
+
