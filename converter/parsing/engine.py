@@ -196,7 +196,8 @@ class TextParser:
         self.builder.put(event, "action", rule.action)
         for name, value in rule.set.items():
             self.builder.put(event, name, value)
-        audit_tags.resolve(event, rule.role_tag, definition.known_destinations)
+        zone_less = definition.ts_zone is not None and not captures.get(definition.ts_zone)
+        audit_tags.resolve(event, rule.role_tag, definition.known_destinations, zone_less)
         source = definition.ts_sources[0]
         if source in event:
             zone = event.get(definition.ts_zone) if definition.ts_zone else None
@@ -278,14 +279,16 @@ class JsonParser:
 
     # -- building the event -----------------------------------------------------------------------
     def _map(self, event: Event, obj: Any, mapping: dict[str, tuple[tuple[str, ...], ...]],
-             consumed: set[tuple[str, ...]]) -> None:
+             chosen: dict[str, tuple[str, ...]]) -> None:
+        """Set each field from the first of its pointers that is present; `chosen` records which."""
         for name, pointers in mapping.items():
             event.pop(name, None)
+            chosen.pop(name, None)
             for parts in pointers:
                 value = pointer.resolve(obj, parts)
                 if value is pointer.MISSING:
                     continue
-                consumed.add(parts)
+                chosen[name] = parts
                 if not isinstance(value, str) and name == "message" and isinstance(value, (dict, list)):
                     value = json.dumps(value, sort_keys=True, ensure_ascii=False)
                 self.builder.put(event, name, value, pointer.join(parts)[1:])
@@ -295,21 +298,27 @@ class JsonParser:
         definition = self.definition
         event: Event = dict(ctx.path_captures)
         event.update(envelope_fields or {})
-        consumed: set[tuple[str, ...]] = set(definition.ignore)
-        self._map(event, obj, definition.fields, consumed)
+        chosen: dict[str, tuple[str, ...]] = {}
+        self._map(event, obj, definition.fields, chosen)
         for case in definition.cases:
             if case.when.holds(event):
                 if case.fields:
-                    for name, pointers in case.fields.items():
-                        for parts in definition.fields.get(name, ()):
-                            consumed.discard(parts)
-                    self._map(event, obj, case.fields, consumed)
+                    # a key the case maps to another field no longer feeds the field it fed by default
+                    claimed = {parts for pointers in case.fields.values() for parts in pointers}
+                    for name, parts in list(chosen.items()):
+                        if parts in claimed and name not in case.fields:
+                            event.pop(name, None)
+                            del chosen[name]
+                    self._map(event, obj, case.fields, chosen)
                 for name, value in case.set.items():
                     self.builder.put(event, name, value)
                 break
+        consumed = set(definition.ignore) | set(chosen.values())
         for source, fmt in zip(definition.ts_sources, definition.ts_formats, strict=True):
-            value = pointer.resolve(obj, pointer.split(source))
+            parts = pointer.split(source)
+            value = pointer.resolve(obj, parts)
             if value is not pointer.MISSING:
+                consumed.add(parts)
                 self.builder.timestamp(event, value, fmt, None, ctx)
                 break
         else:

@@ -1,0 +1,79 @@
+"""The `kamal-siem` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from . import __version__
+from .errors import KamalSiemError
+from .parsing.definitions import default_definitions
+from .parsing.files import Options, Summary, parse_inputs
+from .parsing.reader import DEFAULT_MAX_LINE_BYTES
+from .parsing.timestamps import TimestampError, resolve_zone
+from .parse_report import write_ndjson, write_summary, write_table
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _log_types() -> list[str]:
+    return ["audit", "run", "proxy", "docker"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kamal-siem")
+def main() -> None:
+    """Security content for Kamal: parse Kamal's logs into one field dictionary."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["ndjson", "table"]), default="ndjson", show_default=True,
+              help="One JSON object per line (events and rejected lines), or a table for people.")
+@click.option("--log-type", type=click.Choice(_log_types()), default=None,
+              help="Read every input as this log type instead of detecting it from the content.")
+@click.option("--assume-tz", default="UTC", show_default=True, metavar="ZONE",
+              help="Time zone of timestamps written without one (MRSK-era audit lines), e.g. Europe/Berlin.")
+@click.option("--max-line-bytes", type=click.IntRange(min=1024), default=DEFAULT_MAX_LINE_BYTES, show_default=True,
+              help="Longer lines are rejected (and skipped without being held in memory).")
+@click.option("--strict", is_flag=True, help="Exit 1 when any line was rejected.")
+def parse(files: tuple[str, ...], fmt: str, log_type: str | None, assume_tz: str, max_line_bytes: int,
+          strict: bool) -> None:
+    """Parse Kamal logs (audit, run, kamal-proxy, Docker events) into normalized events.
+
+    FILES are files or folders (walked recursively, hidden folders included), `-` for standard input;
+    gzip is read transparently. Every line comes out in input order, as an event or with an `error`
+    saying why it was rejected; a summary goes to stderr.
+    """
+    err = Console(stderr=True)
+    try:
+        zone = resolve_zone(assume_tz)
+        default_definitions()
+    except TimestampError as exc:
+        raise click.BadParameter(str(exc), param_hint="--assume-tz") from None
+    except KamalSiemError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        sys.exit(EXIT_ERROR)
+    summary = Summary()
+    events = parse_inputs(list(files), Options(log_type, zone, assume_tz, max_line_bytes), summary)
+    try:
+        if fmt == "table":
+            write_table(events, Console())
+        else:
+            write_ndjson(events, click.get_text_stream("stdout"))
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(EXIT_OK)
+    write_summary(summary, err)
+    for failed in summary.failed:
+        err.print(f"[red]error:[/red] {failed.source}: {failed.failed}", highlight=False)
+    if summary.failed:
+        sys.exit(EXIT_ERROR)
+    if strict and summary.rejected:
+        sys.exit(EXIT_FINDINGS)
+
+
+if __name__ == "__main__":
+    main()
