@@ -6,6 +6,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
 from .errors import KamalSiemError
@@ -54,7 +55,7 @@ def parse(files: tuple[str, ...], fmt: str, log_type: str | None, assume_tz: str
     except TimestampError as exc:
         raise click.BadParameter(str(exc), param_hint="--assume-tz") from None
     except KamalSiemError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_ERROR)
     summary = Summary()
     events = parse_inputs(list(files), Options(log_type, zone, assume_tz, max_line_bytes), summary)
@@ -62,13 +63,13 @@ def parse(files: tuple[str, ...], fmt: str, log_type: str | None, assume_tz: str
         if fmt == "table":
             write_table(events, Console())
         else:
-            write_ndjson(events, click.get_text_stream("stdout"))
+            write_ndjson(events, sys.stdout)
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(EXIT_OK)
     write_summary(summary, err)
     for failed in summary.failed:
-        err.print(f"[red]error:[/red] {failed.source}: {failed.failed}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(failed.source)}: {escape(failed.failed)}", highlight=False, soft_wrap=True)
     if summary.failed:
         sys.exit(EXIT_ERROR)
     if strict and summary.rejected:

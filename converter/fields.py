@@ -103,7 +103,7 @@ def _validate(data: Any, lines: LineMap, path: Path) -> list[ContentError]:
             continue
         label = "/".join(str(p) for p in where) or "document"
         errors.append(ContentError(path, lines.line_of(where), f"{label}: {err.message}"))
-    return errors
+    return sorted(errors, key=lambda e: (e.line or 0, e.reason))
 
 
 def load_field_dictionary(path: Path | None = None) -> FieldDictionary:

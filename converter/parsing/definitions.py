@@ -271,7 +271,7 @@ def load_definition(path: Path, dictionary: FieldDictionary | None = None) -> Pa
             continue
         errors.append(ContentError(path, lines.line_of(where), f"{label}: {err.message}"))
     if errors:
-        raise ContentErrors(errors)
+        raise ContentErrors(sorted(errors, key=lambda e: (e.line or 0, e.reason)))
     if data["log_type"] not in dictionary.log_types:
         raise ContentErrors([ContentError(path, lines.line_of(["log_type"]),
                                           f"log type {data['log_type']!r} is not in the field dictionary's log_types")])

@@ -46,9 +46,18 @@ def open_binary(source: str) -> BinaryIO:
         except OSError as exc:
             raise InputError(source, f"cannot open: {exc.strerror or exc}") from None
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
-    if buffered.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
-    return buffered
+    if buffered.peek(2)[:2] != GZIP_MAGIC:
+        return buffered
+    unzipped = gzip.GzipFile(fileobj=buffered, mode="rb")
+    try:
+        unzipped.peek(1)
+    except (OSError, EOFError, zlib.error):
+        # Starts like gzip but is not: read the bytes as they are (a file can be re-read; stdin cannot).
+        if source == "-":
+            raise InputError(source, "starts with the gzip signature but is not a gzip stream") from None
+        buffered.close()
+        return open(source, "rb")  # noqa: SIM115 - closed by the caller
+    return unzipped  # type: ignore[return-value]
 
 
 def _decode(data: bytes) -> tuple[str | None, str | None]:
