@@ -19,6 +19,13 @@ from .parse_report import write_ndjson, write_summary, write_table
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
+def _console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr)
+    if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+        console = Console(stderr=stderr, width=max(console.width, 160))
+    return console
+
+
 def _log_types() -> list[str]:
     return ["audit", "run", "proxy", "docker"]
 
@@ -48,7 +55,7 @@ def parse(files: tuple[str, ...], fmt: str, log_type: str | None, assume_tz: str
     gzip is read transparently. Every line comes out in input order, as an event or with an `error`
     saying why it was rejected; a summary goes to stderr.
     """
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     try:
         zone = resolve_zone(assume_tz)
         default_definitions()
@@ -61,13 +68,16 @@ def parse(files: tuple[str, ...], fmt: str, log_type: str | None, assume_tz: str
     events = parse_inputs(list(files), Options(log_type, zone, assume_tz, max_line_bytes), summary)
     try:
         if fmt == "table":
-            write_table(events, Console())
+            write_table(events, _console())
         else:
             write_ndjson(events, sys.stdout)
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(EXIT_OK)
     write_summary(summary, err)
+    for skipped in (s for s in summary.sources if s.skipped):
+        err.print(f"[yellow]skipped:[/yellow] {escape(skipped.source)}: {escape(skipped.skipped or '')}",
+                  highlight=False, soft_wrap=True)
     for failed in summary.failed:
         err.print(f"[red]error:[/red] {escape(failed.source)}: {escape(failed.failed)}", highlight=False, soft_wrap=True)
     if summary.failed:

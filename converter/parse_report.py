@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .parsing.files import Summary
@@ -35,7 +36,7 @@ def _details(event: dict[str, Any]) -> str:
 
 
 def _escape(text: str) -> str:
-    return text.replace("[", "\\[")
+    return escape(text)
 
 
 def write_table(events: Iterable[dict[str, Any]], console: Console) -> None:
