@@ -11,6 +11,7 @@ from rich.markup import escape
 from . import __version__
 from .errors import KamalSiemError
 from .parsing.definitions import default_definitions
+from .parsing.redaction import default_redactor
 from .parsing.files import Options, Summary, parse_inputs
 from .parsing.reader import DEFAULT_MAX_LINE_BYTES
 from .parsing.timestamps import TimestampError, resolve_zone
@@ -59,6 +60,7 @@ def parse(files: tuple[str, ...], fmt: str, log_type: str | None, assume_tz: str
     try:
         zone = resolve_zone(assume_tz)
         default_definitions()
+        default_redactor()
     except TimestampError as exc:
         raise click.BadParameter(str(exc), param_hint="--assume-tz") from None
     except KamalSiemError as exc:

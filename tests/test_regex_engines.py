@@ -25,13 +25,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from converter.parsing.definitions import RegexUse, default_definitions
+from converter.parsing.redaction import default_redactor
 from converter.regex_dialect import ENGINES, for_engine, group_names, lint
 
 from .conftest import ROOT
 
 Captures = tuple[str | None, ...] | None
 
-REGEXES: list[RegexUse] = [use for d in default_definitions().values() for use in d.regexes]
+REGEXES: list[RegexUse] = [use for d in default_definitions().values() for use in d.regexes] + [
+    RegexUse(f"redaction/{use.where}", use.line, use.pattern) for use in default_redactor().regexes]
 
 
 def _onig_captures(pattern: Any, subject: str, count: int) -> Captures:
@@ -64,7 +66,7 @@ def _values(node: Any) -> list[str]:
     if isinstance(node, str):
         return [node]
     if isinstance(node, dict):
-        return [v for value in node.values() for v in _values(value)]
+        return list(node) + [v for value in node.values() for v in _values(value)]
     if isinstance(node, list):
         return [v for value in node for v in _values(value)]
     return []

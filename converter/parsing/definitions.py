@@ -21,6 +21,7 @@ from . import pointer
 from .rules import Condition, Step, When
 
 ROLE_TAGS = ("always", "never", "optional")
+NOT_DEFINITIONS = {"fields.yml", "redaction.yml"}  # the other content of parsers/
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,11 @@ def load_definitions(directory: Path | None = None, dictionary: FieldDictionary 
     definitions: dict[str, ParserDefinition] = {}
     errors: list[ContentError] = []
     for path in sorted(directory.glob("*.yml")):
-        if path.name == "fields.yml":
+        if path.name in NOT_DEFINITIONS:
+            continue
+        if path.stem not in dictionary.log_types:
+            errors.append(ContentError(path, None, f"{path.name} is not a parser definition: {path.stem!r} is not a log type "
+                                                   f"of {dictionary.path.name} ({', '.join(dictionary.log_types)})"))
             continue
         try:
             definition = load_definition(path, dictionary)
@@ -304,7 +309,7 @@ def load_definitions(directory: Path | None = None, dictionary: FieldDictionary 
             continue
         definitions[definition.log_type] = definition
     for log_type in dictionary.log_types:
-        if log_type not in definitions and not any(e.path.endswith(f"{log_type}.yml") for e in errors):
+        if not (directory / f"{log_type}.yml").exists():
             errors.append(ContentError(directory, None, f"no parser definition for log type {log_type!r}"))
     if errors:
         raise ContentErrors(errors)

@@ -12,6 +12,7 @@ from typing import Any
 from ..fields import FieldDictionary, default_dictionary, value_fits
 from . import audit_tags, otlp, pointer
 from .definitions import ParserDefinition
+from .redaction import Redactor, default_redactor
 from .rules import Step, When
 from .timestamps import TimestampError, from_epoch, from_iso8601
 
@@ -84,9 +85,10 @@ def _describe(value: Any) -> str:
 
 
 class EventBuilder:
-    def __init__(self, definition: ParserDefinition, dictionary: FieldDictionary) -> None:
+    def __init__(self, definition: ParserDefinition, dictionary: FieldDictionary, redactor: Redactor) -> None:
         self.definition = definition
         self.dictionary = dictionary
+        self.redactor = redactor
         self.order = dictionary.order()
 
     def put(self, event: Event, name: str, value: Any, origin: str | None = None) -> None:
@@ -162,14 +164,14 @@ class EventBuilder:
         event["log_type"] = definition.log_type
         if "extra" in event and not event["extra"]:
             del event["extra"]
-        public = {k: v for k, v in event.items() if not k.startswith("_")}
+        public = self.redactor.event({k: v for k, v in event.items() if not k.startswith("_")})
         return dict(sorted(public.items(), key=lambda kv: self.order.get(kv[0], len(self.order))))
 
 
 class TextParser:
-    def __init__(self, definition: ParserDefinition, dictionary: FieldDictionary) -> None:
+    def __init__(self, definition: ParserDefinition, dictionary: FieldDictionary, redactor: Redactor) -> None:
         self.definition = definition
-        self.builder = EventBuilder(definition, dictionary)
+        self.builder = EventBuilder(definition, dictionary, redactor)
 
     def parse(self, text: str, ctx: Context) -> list[Event]:
         definition = self.definition
@@ -212,9 +214,9 @@ class TextParser:
 
 
 class JsonParser:
-    def __init__(self, definition: ParserDefinition, dictionary: FieldDictionary) -> None:
+    def __init__(self, definition: ParserDefinition, dictionary: FieldDictionary, redactor: Redactor) -> None:
         self.definition = definition
-        self.builder = EventBuilder(definition, dictionary)
+        self.builder = EventBuilder(definition, dictionary, redactor)
 
     # -- decoding a line --------------------------------------------------------------------------
     def decode(self, text: str) -> tuple[Any, Event]:
@@ -350,11 +352,13 @@ def _raise(reason: str) -> Any:
     raise LineError(reason)
 
 
-def parser_for(definition: ParserDefinition, dictionary: FieldDictionary | None = None) -> TextParser | JsonParser:
+def parser_for(definition: ParserDefinition, dictionary: FieldDictionary | None = None,
+               redactor: Redactor | None = None) -> TextParser | JsonParser:
     dictionary = dictionary or default_dictionary()
+    redactor = redactor or default_redactor()
     if definition.format == "text":
-        return TextParser(definition, dictionary)
-    return JsonParser(definition, dictionary)
+        return TextParser(definition, dictionary, redactor)
+    return JsonParser(definition, dictionary, redactor)
 
 
 __all__ = ["Context", "Event", "LineError", "TextParser", "JsonParser", "parser_for", "coerce", "When"]

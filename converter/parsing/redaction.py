@@ -1,0 +1,99 @@
+"""Mask secret values in events before they are emitted (parsers/redaction.yml)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from ..content import parsers_dir, schemas_dir
+from ..errors import ContentError, ContentErrors
+from ..fields import FieldDictionary, default_dictionary
+from ..regex_dialect import group_names, lint
+from ..yamlpos import load_yaml
+from .definitions import RegexUse
+
+
+@dataclass(frozen=True)
+class Redactor:
+    replacement: str
+    fields: tuple[str, ...]
+    keys: re.Pattern[str]
+    rules: tuple[tuple[str, re.Pattern[str]], ...]
+    regexes: tuple[RegexUse, ...]
+
+    def text(self, value: str) -> str:
+        for _name, rx in self.rules:
+            value = rx.sub(lambda m: m.group("before") + self.replacement + m.group("after"), value)
+        return value
+
+    def _value(self, key: str, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.replacement if self.keys.search(key.lower()) else self.text(value)
+        if isinstance(value, list):
+            return [self._value(key, v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._value(f"{key}/{k}", v) for k, v in value.items()}
+        return value
+
+    def event(self, event: dict[str, Any]) -> dict[str, Any]:
+        if "warnings" in event:  # they may quote a value
+            event["warnings"] = [self.text(w) for w in event["warnings"]]
+        for name in self.fields:
+            if name in event:
+                if name == "extra":
+                    event[name] = {k: self._value(k, v) for k, v in event[name].items()}
+                else:
+                    event[name] = self._value(name, event[name])
+        return event
+
+
+def load_redactor(path: Path | None = None, dictionary: FieldDictionary | None = None) -> Redactor:
+    path = path or parsers_dir() / "redaction.yml"
+    dictionary = dictionary or default_dictionary()
+    data, lines = load_yaml(path)
+    schema = json.loads((schemas_dir() / "redaction.schema.json").read_text(encoding="utf-8"))
+    errors = [ContentError(path, lines.line_of(list(e.absolute_path)), f"{'/'.join(map(str, e.absolute_path)) or 'document'}: {e.message}")
+              for e in jsonschema.Draft202012Validator(schema).iter_errors(data)]
+    if errors:
+        raise ContentErrors(errors)
+    for i, name in enumerate(data["fields"]):
+        if name not in dictionary or dictionary[name].type not in ("keyword", "text", "keyword_list", "object"):
+            errors.append(ContentError(path, lines.line_of(["fields", i]), f"{name!r} is not a text field of the field dictionary"))
+    uses: list[RegexUse] = []
+    rules = []
+
+    def check(pattern: str, where: list[str | int]) -> re.Pattern[str] | None:
+        problems = lint(pattern) + [f"named group {g!r}: rules may not name groups" for g in group_names(pattern)
+                                    if g not in ("before", "secret", "after")]
+        for problem in problems:
+            errors.append(ContentError(path, lines.line_of(where), f"regex {pattern!r}: {problem}"))
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            errors.append(ContentError(path, lines.line_of(where), f"regex {pattern!r} does not compile: {exc}"))
+            return None
+        uses.append(RegexUse("/".join(map(str, where)), lines.line_of(where), pattern))
+        return None if problems else compiled
+
+    keys = check(data["keys"], ["keys"])
+    for i, rule in enumerate(data["rules"]):
+        for part in ("before", "secret", "after"):
+            if group_names(rule[part]):
+                errors.append(ContentError(path, lines.line_of(["rules", i, part]), f"rule {rule['name']!r}: {part} may not name groups"))
+        rx = check(f"(?P<before>{rule['before']})(?P<secret>{rule['secret']})(?P<after>{rule['after']})", ["rules", i])
+        if rx is not None:
+            rules.append((rule["name"], rx))
+    if errors or keys is None:
+        raise ContentErrors(errors)
+    return Redactor(data["replacement"], tuple(data["fields"]), keys, tuple(rules), tuple(uses))
+
+
+@lru_cache(maxsize=None)
+def default_redactor() -> Redactor:
+    return load_redactor()

@@ -1,0 +1,73 @@
+"""Secret values never reach parse output: planted secrets in the sample logs come out masked."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from converter.cli import main
+from converter.errors import ContentErrors
+from converter.parsing.redaction import default_redactor, load_redactor
+
+from .conftest import ROOT
+
+CORPUS = ROOT / "tests" / "parsers"
+PLANTED = re.compile(r"[a-z]+-PLANTED-[0-9]+|cGxhbnRlZDpQTEFOVEVELTc=")
+
+
+def planted_in_corpus() -> set[str]:
+    found: set[str] = set()
+    for path in CORPUS.rglob("*"):
+        if path.is_file() and not path.name.endswith("-expected.json"):
+            found.update(PLANTED.findall(path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_the_corpus_really_holds_planted_secrets() -> None:
+    assert len(planted_in_corpus()) == 10
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "table"])
+def test_no_planted_secret_in_any_output(fmt: str) -> None:
+    result = CliRunner().invoke(main, ["parse", "--format", fmt, str(CORPUS)])
+    assert result.exit_code == 0
+    for secret in planted_in_corpus():
+        assert secret not in result.stdout and secret not in result.stderr, secret
+    assert result.stdout.count("[REDACTED]") >= 10 if fmt == "ndjson" else "REDACTED" in result.stdout
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("psql postgres://app:pw@db/shop", "psql postgres://app:[REDACTED]@db/shop"),
+    ("docker login ghcr.io -u bob -p pw", "docker login ghcr.io -u bob -p [REDACTED]"),
+    ("docker login -p [REDACTED] ghcr.io", "docker login -p [REDACTED] ghcr.io"),
+    ("mysql -uroot -ppw shop", "mysql -uroot -p[REDACTED] shop"),
+    ("RAILS_MASTER_KEY=abc bin/rails c", "RAILS_MASTER_KEY=[REDACTED] bin/rails c"),
+    ("export AWS_SECRET_ACCESS_KEY='a b'; aws s3 ls", "export AWS_SECRET_ACCESS_KEY=[REDACTED]; aws s3 ls"),
+    ("BW_SESSION=xyz bw get item x", "BW_SESSION=[REDACTED] bw get item x"),
+    ("curl -H 'Authorization: Bearer abc' x", "curl -H 'Authorization: Bearer [REDACTED]' x"),
+    ("cli --token=abc --verbose", "cli --token=[REDACTED] --verbose"),
+    ("page=1&api_key=abc", "page=1&api_key=[REDACTED]"),
+    # not secrets: left alone
+    ("docker run -p 8080:80 nginx", "docker run -p 8080:80 nginx"),
+    ("bin/rails runner 'puts Token.count'", "bin/rails runner 'puts Token.count'"),
+    ("printenv", "printenv"),
+])
+def test_redaction_rules(text: str, expected: str) -> None:
+    assert default_redactor().text(text) == expected
+
+
+def test_bad_redaction_rule_names_file_and_line(tmp_path: Path) -> None:
+    parsers = tmp_path / "parsers"
+    shutil.copytree(ROOT / "parsers", parsers)
+    path = parsers / "redaction.yml"
+    text = path.read_text().replace("    secret: '[^ ]+'\n", "    secret: '\\S+'\n", 1)
+    path.write_text(text)
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "name: password_option" in l)
+    with pytest.raises(ContentErrors) as info:
+        load_redactor(path)
+    [error] = info.value.errors
+    assert error.line == line and r"escape \S" in error.reason
