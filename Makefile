@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test lint venv clean
 
 venv: $(STAMP)
 
@@ -18,12 +18,16 @@ $(STAMP): pyproject.toml
 # Set up, then run the main job on the bundled sample logs.
 demo: $(STAMP)
 	$(BIN)/kamal-siem parse --format table samples/
-	$(BIN)/kamal-siem parse samples/ > $(VENV)/demo-parse.ndjson
+	$(BIN)/kamal-siem parse --quiet samples/ > $(VENV)/demo-parse.ndjson
 	@echo "NDJSON of every line: $(VENV)/demo-parse.ndjson"
 
-# Install everything the tests need, then run them.
-test: $(STAMP)
+# Install everything the tests need, then run them (static checks first).
+test: lint
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check converter tests
+	$(BIN)/mypy converter
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache .hypothesis

@@ -48,8 +48,9 @@ def main() -> None:
 @click.option("--max-line-bytes", type=click.IntRange(min=1024), default=DEFAULT_MAX_LINE_BYTES, show_default=True,
               help="Longer lines are rejected (and skipped without being held in memory).")
 @click.option("--strict", is_flag=True, help="Exit 1 when any line was rejected.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr (problems with inputs are still shown).")
 def parse(files: tuple[str, ...], fmt: str, log_type: str | None, assume_tz: str, max_line_bytes: int,
-          strict: bool) -> None:
+          strict: bool, quiet: bool) -> None:
     """Parse Kamal logs (audit, run, kamal-proxy, Docker events) into normalized events.
 
     FILES are files or folders (walked recursively, hidden folders included), `-` for standard input;
@@ -76,12 +77,13 @@ def parse(files: tuple[str, ...], fmt: str, log_type: str | None, assume_tz: str
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(EXIT_OK)
-    write_summary(summary, err)
+    if not quiet:
+        write_summary(summary, err)
     for skipped in (s for s in summary.sources if s.skipped):
         err.print(f"[yellow]skipped:[/yellow] {escape(skipped.source)}: {escape(skipped.skipped or '')}",
                   highlight=False, soft_wrap=True)
     for failed in summary.failed:
-        err.print(f"[red]error:[/red] {escape(failed.source)}: {escape(failed.failed)}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(failed.source)}: {escape(failed.failed or '')}", highlight=False, soft_wrap=True)
     if summary.failed:
         sys.exit(EXIT_ERROR)
     if strict and summary.rejected:

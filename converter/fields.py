@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ class FieldDictionary:
     def __getitem__(self, name: str) -> Field:
         return self._fields[name]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Field]:
         return iter(self._fields.values())
 
     def names(self) -> list[str]:
@@ -144,9 +145,9 @@ def load_field_dictionary(path: Path | None = None) -> FieldDictionary:
     return FieldDictionary(fields, log_types, path)
 
 
-@lru_cache(maxsize=None)
+@cache
 def default_dictionary() -> FieldDictionary:
     return load_field_dictionary()
 
 
-__all__ = ["Field", "FieldDictionary", "load_field_dictionary", "default_dictionary", "value_fits"]
+__all__ = ["Field", "FieldDictionary", "default_dictionary", "load_field_dictionary", "value_fits"]

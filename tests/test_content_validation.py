@@ -127,7 +127,7 @@ def test_regex_outside_the_common_subset_is_refused_with_its_line(tmp_path: Path
     docker = parsers / "docker.yml"
     text = docker.read_text().replace("pattern: ':(?P<version>[^:/]+)$'", r"pattern: ':(?P<version>\w+)$'")
     docker.write_text(text)
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if r"(?P<version>\w+)" in l)
+    line = next(i for i, text_line in enumerate(text.splitlines(), 1) if r"(?P<version>\w+)" in text_line)
     [error] = errors_of(lambda: load_definitions(parsers, load_field_dictionary(parsers / "fields.yml")))
     assert error.line == line
     assert r"escape \w" in error.reason

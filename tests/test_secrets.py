@@ -66,7 +66,7 @@ def test_bad_redaction_rule_names_file_and_line(tmp_path: Path) -> None:
     path = parsers / "redaction.yml"
     text = path.read_text().replace("    secret: '[^ ]+'\n", "    secret: '\\S+'\n", 1)
     path.write_text(text)
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if "name: password_option" in l)
+    line = next(i for i, text_line in enumerate(text.splitlines(), 1) if "name: password_option" in text_line)
     with pytest.raises(ContentErrors) as info:
         load_redactor(path)
     [error] = info.value.errors

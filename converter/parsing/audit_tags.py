@@ -30,13 +30,9 @@ def resolve(event: dict[str, Any], role_tag: str, known_destinations: tuple[str,
     elif tag1 is not None and zone_less:
         role = tag1
     elif tag1 is not None:
-        if stem is not None and stem.endswith("-" + tag1):
+        if (stem is not None and stem.endswith("-" + tag1)) or role_tag == "never":
             destination = tag1
-        elif role_tag == "never":
-            destination = tag1
-        elif role_tag == "always":
-            role = tag1
-        elif stem is not None:
+        elif role_tag == "always" or stem is not None:
             role = tag1
         else:
             destination = tag1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +221,8 @@ class _Loader:
             definition.messages = tuple(rules)
             if fb_rx is not None:
                 definition.fallback = MessageRule(fb["action"], "optional", {}, fb_rx, self.lines.line_of(["fallback"]))
-            produced = [(m["action"], ["messages", i, "action"]) for i, m in enumerate(d["messages"])]
+            produced: list[tuple[str, list[str | int]]] = [
+                (m["action"], ["messages", i, "action"]) for i, m in enumerate(d["messages"])]
             produced.append((fb["action"], ["fallback", "action"]))
         else:
             definition.envelopes = tuple(
@@ -316,6 +317,6 @@ def load_definitions(directory: Path | None = None, dictionary: FieldDictionary 
     return definitions
 
 
-@lru_cache(maxsize=None)
+@cache
 def default_definitions() -> dict[str, ParserDefinition]:
     return load_definitions()

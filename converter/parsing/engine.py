@@ -29,7 +29,7 @@ class LineError(ValueError):
 class Context:
     source: str
     path_captures: dict[str, str] = field(default_factory=dict)
-    assumed_tz: dt.tzinfo = dt.timezone.utc
+    assumed_tz: dt.tzinfo = dt.UTC
     assumed_tz_name: str = "UTC"
 
 
@@ -361,4 +361,4 @@ def parser_for(definition: ParserDefinition, dictionary: FieldDictionary | None 
     return JsonParser(definition, dictionary, redactor)
 
 
-__all__ = ["Context", "Event", "LineError", "TextParser", "JsonParser", "parser_for", "coerce", "When"]
+__all__ = ["Context", "Event", "JsonParser", "LineError", "TextParser", "When", "coerce", "parser_for"]

@@ -13,7 +13,6 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..fields import FieldDictionary, default_dictionary
@@ -58,7 +57,7 @@ class Summary:
 @dataclass(frozen=True)
 class Options:
     log_type: str | None = None  # force every input to this type
-    assumed_tz: dt.tzinfo = dt.timezone.utc
+    assumed_tz: dt.tzinfo = dt.UTC
     assumed_tz_name: str = "UTC"
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
@@ -68,7 +67,7 @@ def expand_inputs(paths: list[str]) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     for given in paths:
         if given != "-" and os.path.isdir(given):
-            found = []
+            found: list[str] = []
             for root, dirs, files in os.walk(given):
                 dirs.sort()
                 found.extend(os.path.join(root, name) for name in sorted(files))

@@ -13,7 +13,6 @@ import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20  # 1 MiB
@@ -45,7 +44,7 @@ def open_binary(source: str) -> BinaryIO:
             raw = open(source, "rb")  # noqa: SIM115 - closed by the caller
         except OSError as exc:
             raise InputError(source, f"cannot open: {exc.strerror or exc}") from None
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
     if buffered.peek(2)[:2] != GZIP_MAGIC:
         return buffered
     unzipped = gzip.GzipFile(fileobj=buffered, mode="rb")
@@ -56,7 +55,7 @@ def open_binary(source: str) -> BinaryIO:
         if source == "-":
             raise InputError(source, "starts with the gzip signature but is not a gzip stream") from None
         buffered.close()
-        return open(source, "rb")  # noqa: SIM115 - closed by the caller
+        return open(source, "rb")
     return unzipped  # type: ignore[return-value]
 
 

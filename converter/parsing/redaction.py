@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,6 @@ def load_redactor(path: Path | None = None, dictionary: FieldDictionary | None =
     return Redactor(data["replacement"], tuple(data["fields"]), keys, tuple(rules), tuple(uses))
 
 
-@lru_cache(maxsize=None)
+@cache
 def default_redactor() -> Redactor:
     return load_redactor()

@@ -28,7 +28,7 @@ def _format(moment: dt.datetime, fraction: str) -> str:
 
 def resolve_zone(name: str) -> dt.tzinfo:
     if name.upper() == "UTC":
-        return dt.timezone.utc
+        return dt.UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -51,7 +51,7 @@ def from_iso8601(text: str, zone: str | None, assumed: dt.tzinfo) -> tuple[str, 
         local = naive.replace(tzinfo=assumed)
         assumed_used = True
     elif offset in ("Z", "z"):
-        local = naive.replace(tzinfo=dt.timezone.utc)
+        local = naive.replace(tzinfo=dt.UTC)
         assumed_used = False
     else:
         sign = 1 if offset[0] == "+" else -1
@@ -61,7 +61,7 @@ def from_iso8601(text: str, zone: str | None, assumed: dt.tzinfo) -> tuple[str, 
             raise TimestampError(f"invalid UTC offset in {text!r}")
         local = naive.replace(tzinfo=dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes)))
         assumed_used = False
-    utc = local.astimezone(dt.timezone.utc)
+    utc = local.astimezone(dt.UTC)
     return _format(utc, fraction), assumed_used
 
 
