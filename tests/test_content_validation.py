@@ -155,3 +155,16 @@ def test_actions_outside_the_vocabulary_are_refused(tmp_path: Path) -> None:
     run.write_text(run.read_text().replace("set: {action: run_output}", "set: {action: run_outptu}"))
     reasons = [e.reason for e in errors_of(lambda: load_definitions(parsers, load_field_dictionary(parsers / "fields.yml")))]
     assert reasons == ["action 'run_outptu' is not in this definition's `actions` vocabulary"]
+
+
+@pytest.mark.parametrize(("match", "literal"), [
+    ("Pulled image with version (?P<version>%{VERSION})", "Pulled image with version "),
+    ("app cmd '?(?P<cmd>.*?)'? with version", "app cmd "),
+    ("Stopped app", "Stopped app"),
+    ("Removed %{PROXY} image", "Removed "),
+    ("a*b", ""),
+])
+def test_literal_prefix_never_includes_an_optional_character(match: str, literal: str) -> None:
+    from converter.parsing.definitions import literal_prefix
+
+    assert literal_prefix(match) == literal

@@ -40,6 +40,21 @@ class MessageRule:
     set: dict[str, Any]
     regex: re.Pattern[str]
     line: int | None
+    literal: str = ""  # text every line of this message contains: lines without it skip the regex
+
+
+_META = re.compile(r"[\\()\[\]{}.*+?|^$%]")
+
+
+def literal_prefix(match: str) -> str:
+    """The plain text a message regex starts with (up to its first regex syntax)."""
+    m = _META.search(match)
+    if m is None:
+        return match
+    end = m.start()
+    if m.group() in "*+?{" and end > 0:  # a quantifier makes the character before it optional too
+        end -= 1
+    return match[:end]
 
 
 @dataclass(frozen=True)
@@ -215,7 +230,7 @@ class _Loader:
                 rx = self.regex(f"{frame}(?P<message>{msg['match']})$", ["messages", i, "match"])
                 if rx is not None:
                     rules.append(MessageRule(msg["action"], msg["role_tag"], self.setmap(msg.get("set", {}), ["messages", i, "set"]),
-                                             rx, self.lines.line_of(["messages", i])))
+                                             rx, self.lines.line_of(["messages", i]), literal_prefix(msg["match"])))
             fb = d["fallback"]
             fb_rx = self.regex(f"{frame}(?P<message>{fb['match']})$", ["fallback", "match"])
             definition.messages = tuple(rules)

@@ -178,6 +178,8 @@ class TextParser:
         match = None
         rule = None
         for candidate in definition.messages:
+            if candidate.literal not in text:
+                continue
             match = candidate.regex.match(text)
             if match:
                 rule = candidate
