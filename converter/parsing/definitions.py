@@ -38,9 +38,10 @@ class MessageRule:
     action: str
     role_tag: str
     set: dict[str, Any]
-    regex: re.Pattern[str]
+    regex: re.Pattern[str]  # the whole line: frame + message
     line: int | None
     literal: str = ""  # text every line of this message contains: lines without it skip the regex
+    message_regex: re.Pattern[str] | None = None  # the message alone, anchored at both ends
 
 
 _META = re.compile(r"[\\()\[\]{}.*+?|^$%]")
@@ -124,7 +125,7 @@ class _Loader:
         elif self.log_type not in self.dictionary[name].sources:
             self.error(where, f"field {name!r} is not listed for log type {self.log_type!r} in {self.dictionary.path.name}")
 
-    def regex(self, raw: str, where: list[str | int], *, named: bool = True) -> re.Pattern[str] | None:
+    def regex(self, raw: str, where: list[str | int], *, named: bool = True, label: str = "") -> re.Pattern[str] | None:
         try:
             pattern = expand(raw, self.patterns)
         except RegexDialectError as exc:
@@ -143,7 +144,7 @@ class _Loader:
         if named:
             for name in group_names(pattern):
                 self.check_field(name, where)
-        self.regexes.append(RegexUse("/".join(map(str, where)), self.lines.line_of(where), pattern))
+        self.regexes.append(RegexUse("/".join(map(str, where)) + label, self.lines.line_of(where), pattern))
         return compiled
 
     def pointers(self, raw: list[str]) -> tuple[tuple[str, ...], ...]:
@@ -228,9 +229,10 @@ class _Loader:
             rules = []
             for i, msg in enumerate(d["messages"]):
                 rx = self.regex(f"{frame}(?P<message>{msg['match']})$", ["messages", i, "match"])
-                if rx is not None:
+                alone = self.regex(f"^(?:{msg['match']})$", ["messages", i, "match"], named=False, label=" (message alone)")
+                if rx is not None and alone is not None:
                     rules.append(MessageRule(msg["action"], msg["role_tag"], self.setmap(msg.get("set", {}), ["messages", i, "set"]),
-                                             rx, self.lines.line_of(["messages", i]), literal_prefix(msg["match"])))
+                                             rx, self.lines.line_of(["messages", i]), literal_prefix(msg["match"]), alone))
             fb = d["fallback"]
             fb_rx = self.regex(f"{frame}(?P<message>{fb['match']})$", ["fallback", "match"])
             definition.messages = tuple(rules)

@@ -174,24 +174,34 @@ class TextParser:
         self.builder = EventBuilder(definition, dictionary, redactor)
 
     def parse(self, text: str, ctx: Context) -> list[Event]:
+        """Frame the line with the lazy performer; a known message settles it. Only when the message is
+        not known are the whole-line regexes tried (first message in catalogue order wins): that is
+        how a performer holding `] [` still gives the right tags and message. Else: the fallback."""
         definition = self.definition
-        match = None
-        rule = None
-        for candidate in definition.messages:
-            if candidate.literal not in text:
-                continue
-            match = candidate.regex.match(text)
-            if match:
-                rule = candidate
-                break
-        else:
-            if definition.fallback is not None:
-                match = definition.fallback.regex.match(text)
-                rule = definition.fallback
-        if match is None or rule is None:
+        fallback = definition.fallback
+        assert fallback is not None
+        framed = fallback.regex.match(text)
+        if framed is None:
             raise LineError(f"not a Kamal {definition.log_type} line")
+        captures: dict[str, str | None] = framed.groupdict()
+        rule = fallback
+        message = captures["message"] or ""
+        for candidate in definition.messages:
+            if candidate.literal in message and candidate.message_regex is not None:
+                alone = candidate.message_regex.match(message)
+                if alone:
+                    captures.update(alone.groupdict())
+                    rule = candidate
+                    break
+        else:
+            for candidate in definition.messages:
+                if candidate.literal in text:
+                    whole = candidate.regex.match(text)
+                    if whole:
+                        captures = whole.groupdict()
+                        rule = candidate
+                        break
         event: Event = dict(ctx.path_captures)
-        captures = match.groupdict()
         for name, value in captures.items():
             if name == "performer":
                 event["performer"] = value  # kept even when empty, so the flags can say so
