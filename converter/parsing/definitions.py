@@ -38,10 +38,19 @@ class MessageRule:
     action: str
     role_tag: str
     set: dict[str, Any]
-    regex: re.Pattern[str]  # the whole line: frame + message
+    regex: re.Pattern[str] | None  # the message alone, anchored at both ends (None: the fallback)
     line: int | None
-    literal: str = ""  # text every line of this message contains: lines without it skip the regex
-    message_regex: re.Pattern[str] | None = None  # the message alone, anchored at both ends
+    literal: str = ""  # text every message of this kind contains: messages without it skip the regex
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A text line: `head`, the free-text field `performer` up to a `]`, `tags`, then the message."""
+
+    head: re.Pattern[str]
+    performer: str
+    tags: re.Pattern[str]  # matched right after the `]` that ends the performer; ends before the message
+    max_splits: int
 
 
 _META = re.compile(r"[\\()\[\]{}.*+?|^$%]")
@@ -87,6 +96,7 @@ class ParserDefinition:
     ts_sources: tuple[str, ...]
     ts_formats: tuple[str, ...]
     ts_zone: str | None
+    frame: Frame | None = None
     messages: tuple[MessageRule, ...] = ()
     fallback: MessageRule | None = None
     known_destinations: tuple[str, ...] = ()
@@ -125,7 +135,7 @@ class _Loader:
         elif self.log_type not in self.dictionary[name].sources:
             self.error(where, f"field {name!r} is not listed for log type {self.log_type!r} in {self.dictionary.path.name}")
 
-    def regex(self, raw: str, where: list[str | int], *, named: bool = True, label: str = "") -> re.Pattern[str] | None:
+    def regex(self, raw: str, where: list[str | int], *, named: bool = True) -> re.Pattern[str] | None:
         try:
             pattern = expand(raw, self.patterns)
         except RegexDialectError as exc:
@@ -144,7 +154,7 @@ class _Loader:
         if named:
             for name in group_names(pattern):
                 self.check_field(name, where)
-        self.regexes.append(RegexUse("/".join(map(str, where)) + label, self.lines.line_of(where), pattern))
+        self.regexes.append(RegexUse("/".join(map(str, where)), self.lines.line_of(where), pattern))
         return compiled
 
     def pointers(self, raw: list[str]) -> tuple[tuple[str, ...], ...]:
@@ -225,19 +235,21 @@ class _Loader:
             actions=tuple(d.get("actions", [])),
         )
         if d["format"] == "text":
-            frame = d["frame"]
+            fr = d["frame"]
+            head = self.regex(fr["head"], ["frame", "head"])
+            tags = self.regex(fr["tags"], ["frame", "tags"])
+            self.check_field(fr["performer"], ["frame", "performer"])
+            if head is not None and tags is not None:
+                definition.frame = Frame(head, fr["performer"], tags, fr["max_splits"])
             rules = []
             for i, msg in enumerate(d["messages"]):
-                rx = self.regex(f"{frame}(?P<message>{msg['match']})$", ["messages", i, "match"])
-                alone = self.regex(f"^(?:{msg['match']})$", ["messages", i, "match"], named=False, label=" (message alone)")
-                if rx is not None and alone is not None:
+                alone = self.regex(f"^(?:{msg['match']})$", ["messages", i, "match"])
+                if alone is not None:
                     rules.append(MessageRule(msg["action"], msg["role_tag"], self.setmap(msg.get("set", {}), ["messages", i, "set"]),
-                                             rx, self.lines.line_of(["messages", i]), literal_prefix(msg["match"]), alone))
+                                             alone, self.lines.line_of(["messages", i]), literal_prefix(msg["match"])))
             fb = d["fallback"]
-            fb_rx = self.regex(f"{frame}(?P<message>{fb['match']})$", ["fallback", "match"])
             definition.messages = tuple(rules)
-            if fb_rx is not None:
-                definition.fallback = MessageRule(fb["action"], "optional", {}, fb_rx, self.lines.line_of(["fallback"]))
+            definition.fallback = MessageRule(fb["action"], "optional", {}, None, self.lines.line_of(["fallback"]))
             produced: list[tuple[str, list[str | int]]] = [
                 (m["action"], ["messages", i, "action"]) for i, m in enumerate(d["messages"])]
             produced.append((fb["action"], ["fallback", "action"]))

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..fields import FieldDictionary, default_dictionary, value_fits
 from . import audit_tags, otlp, pointer
-from .definitions import ParserDefinition
+from .definitions import MessageRule, ParserDefinition
 from .redaction import Redactor, default_redactor
 from .rules import Step, When
 from .timestamps import TimestampError, from_epoch, from_iso8601
@@ -152,13 +152,13 @@ class EventBuilder:
             return
         event["timestamp"] = value
 
-    def finish(self, event: Event) -> Event:
+    def finish(self, event: Event, extra_flags: list[str] | None = None) -> Event:
         definition = self.definition
         if definition.flags is not None:
             name, into, flags = definition.flags
             subject = event.get(name)
             if isinstance(subject, str):
-                raised = [flag for flag, rx in flags if rx.search(subject)]
+                raised = [flag for flag, rx in flags if rx.search(subject)] + (extra_flags or [])
                 if raised:
                     event[into] = raised
         event["log_type"] = definition.log_type
@@ -173,44 +173,69 @@ class TextParser:
         self.definition = definition
         self.builder = EventBuilder(definition, dictionary, redactor)
 
+    def classify(self, message: str) -> MessageRule | None:
+        for rule in self.definition.messages:
+            if rule.literal in message and rule.regex is not None and rule.regex.match(message):
+                return rule
+        return None
+
     def parse(self, text: str, ctx: Context) -> list[Event]:
-        """Frame the line with the lazy performer; a known message settles it. Only when the message is
-        not known are the whole-line regexes tried (first message in catalogue order wins): that is
-        how a performer holding `] [` still gives the right tags and message. Else: the fallback."""
+        """See the header of parsers/audit.yml: candidate ends of the performer, nearest first."""
         definition = self.definition
-        fallback = definition.fallback
-        assert fallback is not None
-        framed = fallback.regex.match(text)
-        if framed is None:
+        frame, fallback = definition.frame, definition.fallback
+        assert frame is not None and fallback is not None
+        head = frame.head.match(text)
+        if head is None:
             raise LineError(f"not a Kamal {definition.log_type} line")
-        captures: dict[str, str | None] = framed.groupdict()
-        rule = fallback
-        message = captures["message"] or ""
-        for candidate in definition.messages:
-            if candidate.literal in message and candidate.message_regex is not None:
-                alone = candidate.message_regex.match(message)
-                if alone:
-                    captures.update(alone.groupdict())
-                    rule = candidate
-                    break
-        else:
-            for candidate in definition.messages:
-                if candidate.literal in text:
-                    whole = candidate.regex.match(text)
-                    if whole:
-                        captures = whole.groupdict()
-                        rule = candidate
+        stem = ctx.path_captures.get("_file_stem")
+        file_dest = audit_tags.file_destination(stem, definition.known_destinations)
+        zone_less = definition.ts_zone is not None and not head.groupdict().get(definition.ts_zone)
+        chosen: tuple[int, re.Match[str], MessageRule] | None = None
+        mismatch: tuple[int, re.Match[str], MessageRule] | None = None
+        nearest: tuple[int, re.Match[str]] | None = None
+        splits = 0
+        position = text.find("] ", head.end())
+        while position != -1 and splits < frame.max_splits:
+            splits += 1
+            tags = frame.tags.match(text, position + 1)
+            if tags is not None:
+                nearest = nearest or (position, tags)
+                rule = self.classify(text[tags.end():])
+                if rule is not None:
+                    found = tags.groupdict()
+                    if audit_tags.consistent(found.get("_tag1"), found.get("_tag2"), rule.role_tag, stem, zone_less, file_dest):
+                        chosen = (position, tags, rule)
                         break
+                    mismatch = mismatch or (position, tags, rule)
+            position = text.find("] ", position + 1)
+        flags: list[str] = []
+        if chosen is None and position != -1:
+            flags.append("split_limit")  # more `] ` than max_splits: the rest were not tried
+        if chosen is None and mismatch is not None:
+            chosen = mismatch
+            flags.append("tag_mismatch")
+        if chosen is None:
+            if nearest is None:
+                raise LineError(f"not a Kamal {definition.log_type} line")
+            chosen = (nearest[0], nearest[1], fallback)
+        position, tags, rule = chosen
+        message = text[tags.end():]
+        captures: dict[str, str | None] = {**head.groupdict(), **tags.groupdict(), "message": message}
+        captures[frame.performer] = text[head.end():position]
+        if rule.regex is not None:
+            alone = rule.regex.match(message)
+            assert alone is not None
+            captures.update(alone.groupdict())
         event: Event = dict(ctx.path_captures)
         for name, value in captures.items():
-            if name == "performer":
-                event["performer"] = value  # kept even when empty, so the flags can say so
+            if name in (frame.performer, "_tag1", "_tag2"):
+                if value is not None:
+                    event[name] = value  # kept even when empty: the flags and the tag rules need it
             elif value:
                 self.builder.put(event, name, value)
         self.builder.put(event, "action", rule.action)
         for name, value in rule.set.items():
             self.builder.put(event, name, value)
-        zone_less = definition.ts_zone is not None and not captures.get(definition.ts_zone)
         audit_tags.resolve(event, rule.role_tag, definition.known_destinations, zone_less)
         source = definition.ts_sources[0]
         if source in event:
@@ -219,7 +244,7 @@ class TextParser:
         else:
             event.setdefault("warnings", []).append("timestamp: missing")
         self.builder.run_steps(event, definition.derive)
-        result = self.builder.finish(event)
+        result = self.builder.finish(event, extra_flags=flags)
         if result.get("performer") == "":
             del result["performer"]  # an empty capture is absent, as in every engine; the flag says it was empty
         return [result]
