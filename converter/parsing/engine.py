@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from .timestamps import TimestampError, from_epoch, from_iso8601
 
 Event = dict[str, Any]
 _INT = re.compile(r"^-?[0-9]+$")
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 _FLOAT = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$")
 
 
@@ -46,20 +48,21 @@ def coerce(field_type: str, value: Any) -> tuple[bool, Any]:
     if field_type == "long":
         if isinstance(value, bool):
             return False, None
+        number: Any = None
         if isinstance(value, int):
-            return True, value
-        if isinstance(value, float) and value.is_integer():
-            return True, int(value)
-        if isinstance(value, str) and _INT.match(value) and len(value) < 20:
-            return True, int(value)
-        return False, None
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str) and _INT.match(value) and len(value) < 21:
+            number = int(value)
+        return (True, number) if number is not None and LONG_MIN <= number <= LONG_MAX else (False, None)
     if field_type == "double":
         if isinstance(value, bool):
             return False, None
         if isinstance(value, (int, float)):
-            return True, value
+            return (True, float(value)) if math.isfinite(value) else (False, None)
         if isinstance(value, str) and _FLOAT.match(value):
-            return True, float(value)
+            return (True, float(value)) if math.isfinite(float(value)) else (False, None)
         return False, None
     if field_type == "boolean":
         if isinstance(value, bool):
@@ -80,8 +83,20 @@ def coerce(field_type: str, value: Any) -> tuple[bool, Any]:
 
 
 def _describe(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=True)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """What kind of value it was, never the value (it may be a secret; it is kept in `extra`)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 class EventBuilder:
@@ -117,6 +132,8 @@ class EventBuilder:
                     self.put(event, name, value)
             elif step.regex is not None and step.regex_field is not None:
                 subject = event.get(step.regex_field)
+                if subject is not None and not isinstance(subject, str):
+                    event.setdefault("warnings", []).append(f"{step.regex_field.lstrip('_')}: expected a string, got {_describe(subject)}")
                 if isinstance(subject, str):
                     m = step.regex.search(subject)
                     if m:
@@ -137,20 +154,25 @@ class EventBuilder:
                             self.put(event, name, value)
                         break
 
-    def timestamp(self, event: Event, raw: Any, fmt: str, zone: str | None, ctx: Context) -> None:
+    def timestamp(self, event: Event, raw: Any, fmt: str, zone: str | None, ctx: Context) -> str | None:
+        """Set `timestamp` from `raw`; returns why not when it cannot be read (and sets nothing)."""
         try:
             if fmt == "iso8601":
                 if not isinstance(raw, str):
-                    raise TimestampError(f"not an ISO 8601 timestamp: {_describe(raw)}")
-                value, assumed = from_iso8601(raw, zone, ctx.assumed_tz)
+                    raise TimestampError("not an ISO 8601 timestamp")
+                value, assumed, note = from_iso8601(raw, zone, ctx.assumed_tz)
                 if assumed:
                     event["timestamp_assumed_tz"] = ctx.assumed_tz_name
+                if note:
+                    event.setdefault("warnings", []).append(f"timestamp: the local time {note} in {ctx.assumed_tz_name}")
             else:
+                if raw in (0, "0"):
+                    raise TimestampError("zero means unknown")  # OTLP: 0 is "not set"
                 value = from_epoch(raw, "ns" if fmt == "epoch_ns" else "s")
         except TimestampError as exc:
-            event.setdefault("warnings", []).append(f"timestamp: {exc}")
-            return
+            return str(exc)
         event["timestamp"] = value
+        return None
 
     def finish(self, event: Event, extra_flags: list[str] | None = None) -> Event:
         definition = self.definition
@@ -240,7 +262,9 @@ class TextParser:
         source = definition.ts_sources[0]
         if source in event:
             zone = event.get(definition.ts_zone) if definition.ts_zone else None
-            self.builder.timestamp(event, event[source], definition.ts_formats[0], zone, ctx)
+            problem = self.builder.timestamp(event, event[source], definition.ts_formats[0], zone, ctx)
+            if problem:
+                event.setdefault("warnings", []).append(f"timestamp: {problem}")
         else:
             event.setdefault("warnings", []).append("timestamp: missing")
         self.builder.run_steps(event, definition.derive)
@@ -328,8 +352,8 @@ class JsonParser:
                 if value is pointer.MISSING:
                     continue
                 chosen[name] = parts
-                if not isinstance(value, str) and name == "message" and isinstance(value, (dict, list)):
-                    value = json.dumps(value, sort_keys=True, ensure_ascii=False)
+                if name == "message" and isinstance(value, (dict, list)):
+                    value = json.dumps(self.builder.redactor.value("message", value), sort_keys=True, ensure_ascii=False)
                 self.builder.put(event, name, value, pointer.join(parts)[1:])
                 break
 
@@ -353,16 +377,22 @@ class JsonParser:
                     self.builder.put(event, name, value)
                 break
         consumed = set(definition.ignore) | set(chosen.values())
+        problems = []
         for source, fmt in zip(definition.ts_sources, definition.ts_formats, strict=True):
             parts = pointer.split(source)
             value = pointer.resolve(obj, parts)
-            if value is not pointer.MISSING:
-                consumed.add(parts)
-                self.builder.timestamp(event, value, fmt, None, ctx)
+            if value is pointer.MISSING:
+                continue
+            problem = self.builder.timestamp(event, value, fmt, None, ctx)
+            if problem is None:  # the other sources say the same thing less precisely
+                consumed.update(pointer.split(other) for other in definition.ts_sources)
                 break
+            problems.append(f"timestamp: {source[1:]}: {problem}")  # the value stays in `extra`
         else:
-            event.setdefault("warnings", []).append("timestamp: missing")
+            event.setdefault("warnings", []).extend(problems or ["timestamp: missing"])
         self.builder.run_steps(event, definition.derive)
+        for where in duplicate_keys(obj):
+            event.setdefault("warnings", []).append(f"duplicate key {where[1:]}: the last value was kept")
         extra = event.setdefault("extra", {})
         for parts, value in pointer.leaves(obj):
             if parts and parts not in consumed and value is not None and not any(
@@ -371,18 +401,68 @@ class JsonParser:
         return self.builder.finish(event)
 
 
+MAX_JSON_DEPTH = 64
+
+
+class _Duplicates(dict):  # type: ignore[type-arg]
+    """A JSON object that remembers the keys it saw twice (json keeps the last value silently)."""
+
+    duplicates: list[str]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = _Duplicates(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        result.duplicates = sorted({k for k, _ in pairs if k in seen or seen.add(k)})  # type: ignore[func-returns-value]
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                break
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def duplicate_keys(value: Any) -> list[str]:
+    """Keys that appeared twice in some object of `value` (JSON Pointer of the object, then the key)."""
+    found: list[str] = []
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            found.extend(f"{where}/{key}" for key in getattr(node, "duplicates", []))
+            stack.extend((child, f"{where}/{key}") for key, child in node.items())
+        elif isinstance(node, list):
+            stack.extend((child, f"{where}/{i}") for i, child in enumerate(node))
+    return sorted(found)
+
+
 def _loads(text: str) -> Any:
     if not text:
         raise LineError("blank line")
     try:
-        return json.loads(text)
+        value = json.loads(text, object_pairs_hook=_object, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         kind = "truncated JSON" if exc.pos >= len(text) - 1 else "invalid JSON"
         return _raise(f"{kind}: {exc.msg} (column {exc.colno})")
     except RecursionError:
-        return _raise("invalid JSON: nested too deeply")
-    except ValueError as exc:  # e.g. integers with too many digits
+        return _raise(f"invalid JSON: nested more than {MAX_JSON_DEPTH} levels deep")
+    except ValueError as exc:  # NaN/Infinity, integers with too many digits
         return _raise(f"invalid JSON: {exc}")
+    if _depth(value) > MAX_JSON_DEPTH:
+        return _raise(f"invalid JSON: nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
 
 
 def _raise(reason: str) -> Any:

@@ -8,7 +8,10 @@ or `/record/attributes/kamal.command` with JSON Pointers.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import re
 from typing import Any
+
+_INT = re.compile(r"^-?[0-9]{1,19}$")
 
 
 class OtlpError(ValueError):
@@ -22,20 +25,21 @@ def any_value(wrapped: Any) -> Any:
     if not wrapped:
         return None
     if len(wrapped) != 1:
-        raise OtlpError(f"an attribute value must have one key, got {sorted(wrapped)}")
+        raise OtlpError(f"an attribute value must have one key, got {len(wrapped)}")
     kind, inner = next(iter(wrapped.items()))
     if kind in ("stringValue", "boolValue", "doubleValue", "bytesValue"):
         return inner
-    if kind == "intValue":
-        try:
+    if kind == "intValue":  # a string of digits in OTLP JSON (int64), or a number
+        if isinstance(inner, int) and not isinstance(inner, bool):
+            return inner
+        if isinstance(inner, str) and _INT.match(inner):
             return int(inner)
-        except (TypeError, ValueError):
-            raise OtlpError(f"intValue {inner!r} is not an integer") from None
+        raise OtlpError("an intValue is not an integer")
     if kind == "arrayValue":
         return [any_value(v) for v in (inner or {}).get("values", [])]
     if kind == "kvlistValue":
         return attributes((inner or {}).get("values", []))
-    raise OtlpError(f"unknown OTLP value kind {kind!r}")
+    raise OtlpError("unknown OTLP value kind")
 
 
 def attributes(items: Any) -> dict[str, Any]:

@@ -32,24 +32,25 @@ class Redactor:
             value = rx.sub(lambda m: m.group("before") + self.replacement + m.group("after"), value)
         return value
 
-    def _value(self, key: str, value: Any) -> Any:
+    def value(self, key: str, value: Any) -> Any:
         if isinstance(value, str):
             return self.replacement if self.keys.search(key.lower()) else self.text(value)
         if isinstance(value, list):
-            return [self._value(key, v) for v in value]
+            return [self.value(key, v) for v in value]
         if isinstance(value, dict):
-            return {k: self._value(f"{key}/{k}", v) for k, v in value.items()}
+            return {k: self.value(f"{key}/{k}", v) for k, v in value.items()}
         return value
 
     def event(self, event: dict[str, Any]) -> dict[str, Any]:
-        if "warnings" in event:  # they may quote a value
-            event["warnings"] = [self.text(w) for w in event["warnings"]]
+        for name in ("warnings",):  # backstop: they never quote values, but a key name could hold one
+            if name in event:
+                event[name] = [self.text(w) for w in event[name]]
         for name in self.fields:
             if name in event:
                 if name == "extra":
-                    event[name] = {k: self._value(k, v) for k, v in event[name].items()}
+                    event[name] = {k: self.value(k, v) for k, v in event[name].items()}
                 else:
-                    event[name] = self._value(name, event[name])
+                    event[name] = self.value(name, event[name])
         return event
 
 
