@@ -27,14 +27,20 @@ def audit_file(tmp_path: Path, content: bytes, name: str = "shop-production-audi
     return path
 
 
-def test_non_utf8_line_is_rejected_with_its_offset(tmp_path: Path) -> None:
+def test_non_utf8_bytes_are_replaced_and_the_line_still_parsed(tmp_path: Path) -> None:
+    """One bad byte must not hide a line from the rules: it is replaced, and the event says so."""
     path = audit_file(tmp_path, AUDIT_OK + b"[2026-06-22T13:02:50Z] [jos\xe9] [production] Pruned images\n" + AUDIT_OK)
     events, summary = parse(path)
     assert [e["line"] for e in events] == [1, 2, 3]
-    assert events[1]["error"] == "not valid UTF-8 (byte 0xe9 at offset 27)"
-    assert "performer" not in events[1]
-    assert events[2]["action"] == "app_boot"
-    assert (summary.sources[0].parsed, summary.sources[0].rejected) == (2, 1)
+    assert events[1]["performer"] == "jos\ufffd"
+    assert events[1]["action"] == "prune_images"
+    assert events[1]["warnings"] == ["not valid UTF-8: 1 byte sequence(s) replaced with U+FFFD (the first at offset 27)"]
+    assert (summary.sources[0].parsed, summary.sources[0].rejected) == (3, 0)
+
+
+def test_byte_order_mark_is_dropped(tmp_path: Path) -> None:
+    events, _ = parse(audit_file(tmp_path, b"\xef\xbb\xbf" + AUDIT_OK))
+    assert events[0]["action"] == "app_boot" and "warnings" not in events[0]
 
 
 def test_crlf_line_endings_are_read_as_plain_lines(tmp_path: Path) -> None:
@@ -107,14 +113,23 @@ def test_truncated_gzip_stream_reports_the_input(tmp_path: Path) -> None:
     assert all(e["line"] <= summary.sources[0].lines for e in events)
 
 
-def test_lines_of_a_broken_multiline_document_are_all_reported(tmp_path: Path) -> None:
+def test_lines_of_a_broken_multiline_document_are_read_one_by_one(tmp_path: Path) -> None:
     path = tmp_path / "otel.json"
     path.write_text('{\n  "resourceLogs": [\n    {"resource": {}\n')
     events, summary = parse(path)
     assert [e["line"] for e in events] == [1, 2, 3]
-    assert events[0]["error"] == "unterminated JSON document starting on line 1"
+    assert events[0]["error"].startswith("truncated JSON")
     assert all("error" in e for e in events)
     assert summary.sources[0].rejected == 3
+
+
+def test_a_lone_brace_in_json_lines_costs_only_its_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "kamal-proxy.log"
+    path.write_bytes(PROXY_OK + b"{\n" + PROXY_OK + PROXY_OK)
+    events, _ = parse(path)
+    assert [e.get("action", e.get("error")) for e in events] == [
+        "server_started", "truncated JSON: Expecting property name enclosed in double quotes (column 2)",
+        "server_started", "server_started"]
 
 
 # --- the command line --------------------------------------------------------------------------------

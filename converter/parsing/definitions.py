@@ -102,6 +102,7 @@ class ParserDefinition:
     known_destinations: tuple[str, ...] = ()
     envelopes: tuple[Envelope, ...] = ()
     expand: str | None = None
+    documents: bool = False  # a JSON log that may also come as pretty-printed documents
     fields: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     ignore: frozenset[tuple[str, ...]] = frozenset()
     cases: tuple[Case, ...] = ()
@@ -232,6 +233,7 @@ class _Loader:
             ts_zone=ts.get("zone_field"),
             known_destinations=tuple(d.get("known_destinations", [])),
             expand=d.get("expand"),
+            documents=d.get("documents", False),
             actions=tuple(d.get("actions", [])),
         )
         if d["format"] == "text":

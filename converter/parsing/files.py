@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from ..fields import FieldDictionary, default_dictionary
 from .definitions import ParserDefinition, default_definitions
 from .engine import Context, JsonParser, LineError, TextParser, parser_for
+from .redaction import default_redactor
 from .jsonpos import object_offsets
 from .reader import DEFAULT_MAX_LINE_BYTES, InputError, RawLine, iter_lines
 
@@ -63,7 +65,8 @@ class Options:
 
 
 def expand_inputs(paths: list[str]) -> list[tuple[str, bool]]:
-    """(source, named explicitly) for every file: folders are walked recursively, hidden ones too, sorted."""
+    """(source, named explicitly) for every file: folders are walked recursively, hidden ones too,
+    sorted. Named paths are taken as they are (a pipe such as `<(zcat x.gz)` too)."""
     out: list[tuple[str, bool]] = []
     for given in paths:
         if given != "-" and os.path.isdir(given):
@@ -77,41 +80,72 @@ def expand_inputs(paths: list[str]) -> list[tuple[str, bool]]:
     return out
 
 
-def _looks_like(definition: ParserDefinition, parser: TextParser | JsonParser, text: str) -> bool:
-    if definition.format == "text":
-        return definition.detect_line is not None and definition.detect_line.search(text) is not None
-    assert isinstance(parser, JsonParser)
+def display(path: str) -> str:
+    """A path as it may be written out: bytes that are not UTF-8 shown as \\xNN escapes."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _not_a_regular_file(path: str) -> str | None:
     try:
-        obj, _ = parser.decode(text)
-    except LineError:
-        return False
-    return parser.matches_keys(obj)
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    return None if stat.S_ISREG(mode) else "not a regular file (a pipe, socket or device)"
+
+
+NO_EVIDENCE, SHAPE, KNOWN = 0, 1, 2
+UNSPECIFIC_ACTIONS = {"unknown"}
+
+
+def _evidence(definition: ParserDefinition, parser: TextParser | JsonParser, text: str) -> int:
+    """How much a line looks like `definition`'s log: its shape only, or a message the parser knows."""
+    if definition.format == "text":
+        if definition.detect_line is None or definition.detect_line.search(text) is None:
+            return NO_EVIDENCE
+    else:
+        assert isinstance(parser, JsonParser)
+        try:
+            obj, _ = parser.decode(text)
+        except LineError:
+            return NO_EVIDENCE
+        if not parser.matches_keys(obj):
+            return NO_EVIDENCE
+    try:
+        events = parser.parse(text, Context("-"))
+    except Exception:  # noqa: BLE001 - detection only weighs evidence; parse errors are reported later
+        return SHAPE
+    actions = [e.get("action") for e in (events if definition.format == "text" else [e for _i, e in events])]
+    return KNOWN if any(a not in UNSPECIFIC_ACTIONS for a in actions) else SHAPE
 
 
 def _looks_like_document(definition: ParserDefinition, sample: list[str]) -> bool:
     """A pretty-printed JSON document: a lone `{` first, and the definition's keys as JSON keys."""
-    if definition.format != "json" or not sample or sample[0].strip() != "{":
+    if definition.format != "json" or not definition.documents or not sample or sample[0].strip() != "{":
         return False
     joined = "\n".join(sample)
     return any(all(f'"{key}"' in joined for key in keys) for keys in definition.detect_keys)
 
 
 def detect_log_type(definitions: dict[str, ParserDefinition], sample: list[str], source: str,
-                    parsers: dict[str, TextParser | JsonParser]) -> str | None:
-    """The log type most of the sampled lines look like; the file name breaks ties and decides alone
-    only when the sample has no lines."""
-    scores: dict[str, int] = {}
+                    parsers: dict[str, TextParser | JsonParser], explicit: bool = True) -> str | None:
+    """The log type the sampled lines look like most: lines with known messages count first, then
+    lines of the right shape, then the file name. A file found by walking a folder needs at least
+    one known message (a shape alone is too weak: other tools log `[time] [level] ...` or slog
+    JSON too); a file named on the command line needs the shape, or only the name when it is empty."""
+    scores: dict[str, tuple[int, int]] = {}
     for log_type, definition in definitions.items():
-        score = sum(1 for text in sample if _looks_like(definition, parsers[log_type], text))
-        if score == 0 and _looks_like_document(definition, sample):
-            score = len(sample)
-        scores[log_type] = score
+        evidence = [_evidence(definition, parsers[log_type], text) for text in sample]
+        known, shaped = evidence.count(KNOWN), sum(1 for e in evidence if e >= SHAPE)
+        if shaped == 0 and _looks_like_document(definition, sample):
+            known, shaped = len(sample), len(sample)
+        scores[log_type] = (known, shaped)
     path = source.replace("\\", "/")
     by_name = [t for t, d in definitions.items() if d.detect_path is not None and d.detect_path.search(path)]
-    best = max(scores.values(), default=0)
-    if best == 0:
-        return by_name[0] if (not sample and len(by_name) == 1) else None
-    leaders = sorted(t for t, s in scores.items() if s == best)
+    candidates = {t: sc for t, sc in scores.items() if sc[1] > 0 and (explicit or sc[0] > 0)}
+    if not candidates:
+        return by_name[0] if (explicit and not sample and len(by_name) == 1) else None
+    best = max(candidates.values())
+    leaders = sorted(t for t, sc in candidates.items() if sc == best)
     named = [t for t in leaders if t in by_name]
     return (named or leaders)[0]
 
@@ -122,6 +156,8 @@ class SourceParser:
     def __init__(self, source: str, definition: ParserDefinition, parser: TextParser | JsonParser,
                  options: Options, stats: SourceStats) -> None:
         self.source = source
+        self.display = display(source)
+        self.redactor = default_redactor()
         self.definition = definition
         self.parser = parser
         self.stats = stats
@@ -135,7 +171,7 @@ class SourceParser:
         self.ctx = Context(source, captures, options.assumed_tz, options.assumed_tz_name)
 
     def _base(self, number: int) -> dict[str, Any]:
-        return {"source": self.source, "line": number}
+        return {"source": self.display, "line": number}
 
     def reject(self, number: int, reason: str) -> dict[str, Any]:
         self.stats.rejected += 1
@@ -154,7 +190,10 @@ class SourceParser:
             else:
                 results = self.parser.parse(raw.text, self.ctx)
         except LineError as exc:
-            yield self.reject(raw.number, str(exc))
+            yield self.reject(raw.number, self.redactor.text(str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one line, never the run
+            yield self.reject(raw.number, f"internal error while parsing this line ({type(exc).__name__}); please report it")
             return
         self.stats.parsed += 1
         for index, event in results:
@@ -162,17 +201,15 @@ class SourceParser:
             head = self._base(raw.number)
             if index is not None:
                 head["record"] = index
+            if raw.warning:
+                event = {**event, "warnings": [raw.warning, *event.get("warnings", [])]}
             yield {**head, **event}
 
     def document(self, lines: list[RawLine], complete: bool) -> Iterator[dict[str, Any]]:
-        """A multi-line JSON document (lines[0] is a lone `{`)."""
+        """A pretty-printed JSON document (lines[0] is a lone `{`). One that does not parse is read
+        again line by line, so a stray `{` costs nothing but its own line."""
         first = lines[0].number
-        bad = next((r for r in lines if r.text is None), None)
-        if bad is not None:
-            reason = f"the JSON document starting on line {first} has an unreadable line {bad.number}: {bad.error}"
-        elif not complete:
-            reason = f"unterminated JSON document starting on line {first}"
-        else:
+        if complete and all(r.text is not None for r in lines):
             text = "\n".join(r.text or "" for r in lines)
             try:
                 obj = json.loads(text)
@@ -181,8 +218,8 @@ class SourceParser:
                 assert isinstance(self.parser, JsonParser)
                 records = list(self.parser.parse_object(obj, self.ctx))
                 offsets = object_offsets(text)
-            except (json.JSONDecodeError, RecursionError, ValueError) as exc:
-                reason = f"invalid JSON document starting on line {first}: {exc}"
+            except Exception:  # noqa: BLE001 - not a document we can read: fall back to the lines
+                pass
             else:
                 self.stats.parsed += len(lines)
                 for index, path, event in records:
@@ -194,30 +231,39 @@ class SourceParser:
                     yield {**head, **event}
                 return
         for raw in lines:
-            yield self.reject(raw.number, reason if raw.number == first else
-                              f"part of the JSON document starting on line {first}: {reason}")
+            yield from self.line(raw)
 
     def run(self, lines: Iterator[RawLine]) -> Iterator[dict[str, Any]]:
         pending: list[RawLine] | None = None
+        closing = "}"
         size = 0
         for raw in lines:
             self.stats.lines += 1
             if pending is not None:
                 pending.append(raw)
                 size += len(raw.text or "")
-                if raw.text is not None and raw.text.rstrip() == "}":
+                if raw.text is not None and raw.text.rstrip() == closing:
                     yield from self.document(pending, complete=True)
                     pending = None
                 elif size > MAX_DOCUMENT_CHARS:
                     yield from self.document(pending, complete=False)
                     pending = None
                 continue
-            if self.definition.format == "json" and raw.text is not None and raw.text.strip() == "{":
+            if self.definition.documents and raw.text is not None and raw.text.strip() == "{":
                 pending, size = [raw], 1
+                closing = raw.text[: len(raw.text) - len(raw.text.lstrip())] + "}"  # same indentation
                 continue
             yield from self.line(raw)
         if pending is not None:
             yield from self.document(pending, complete=False)
+
+
+def _safe(lines: Iterator[RawLine], stats: SourceStats) -> Iterator[RawLine]:
+    """The lines of an input up to a read failure, which is recorded (the lines before it count)."""
+    try:
+        yield from lines
+    except InputError as exc:
+        stats.failed = exc.reason
 
 
 def parse_inputs(paths: list[str], options: Options, summary: Summary,
@@ -228,35 +274,42 @@ def parse_inputs(paths: list[str], options: Options, summary: Summary,
     dictionary = dictionary or default_dictionary()
     parsers = {t: parser_for(d, dictionary) for t, d in definitions.items()}
     for source, explicit in expand_inputs(paths):
-        stats = SourceStats(source, options.log_type)
+        stats = SourceStats(display(source), options.log_type)
         summary.sources.append(stats)
-        try:
-            lines = iter_lines(source, options.max_line_bytes)
-            sample: list[RawLine] = []
-            log_type = options.log_type
-            if log_type is None:
-                for raw in lines:
-                    sample.append(raw)
-                    if sum(1 for r in sample if r.text and r.text.strip()) >= SAMPLE_LINES:
-                        break
-                texts = [r.text for r in sample if r.text and r.text.strip()]
-                log_type = detect_log_type(definitions, texts, source, parsers)
-                stats.log_type = log_type
-            if log_type is None:
-                if not explicit:
-                    stats.lines = len(sample) + sum(1 for _ in lines)
-                    stats.skipped = "not recognized as a Kamal log"
-                    continue
-                for raw in _chain(sample, lines):
-                    stats.lines += 1
-                    stats.rejected += 1
-                    yield {"source": source, "line": raw.number,
-                           "error": raw.error or "could not tell which Kamal log this file is (use --log-type)"}
+        if not explicit:
+            problem = _not_a_regular_file(source)
+            if problem:
+                stats.skipped = problem
                 continue
-            parser = SourceParser(source, definitions[log_type], parsers[log_type], options, stats)
-            yield from parser.run(_chain(sample, lines))
+        try:
+            opened = iter_lines(source, options.max_line_bytes)
         except InputError as exc:
             stats.failed = exc.reason
+            continue
+        lines = _safe(opened, stats)
+        sample: list[RawLine] = []
+        log_type = options.log_type
+        if log_type is None:
+            for raw in lines:
+                sample.append(raw)
+                if sum(1 for r in sample if r.text and r.text.strip()) >= SAMPLE_LINES:
+                    break
+            texts = [r.text for r in sample if r.text and r.text.strip()]
+            log_type = detect_log_type(definitions, texts, source, parsers, explicit)
+            stats.log_type = log_type
+        if log_type is None:
+            if not explicit:
+                stats.lines = len(sample) + sum(1 for _ in lines)
+                stats.skipped = "not recognized as a Kamal log"
+                continue
+            for raw in _chain(sample, lines):
+                stats.lines += 1
+                stats.rejected += 1
+                yield {"source": stats.source, "line": raw.number,
+                       "error": raw.error or "could not tell which Kamal log this file is (use --log-type)"}
+            continue
+        parser = SourceParser(source, definitions[log_type], parsers[log_type], options, stats)
+        yield from parser.run(_chain(sample, lines))
 
 
 def _chain(first: list[RawLine], rest: Iterator[RawLine]) -> Iterator[RawLine]:

@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20  # 1 MiB
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class RawLine:
     number: int
     text: str | None  # None when `error` says why the line is unusable
     error: str | None = None
+    warning: str | None = None  # the line is usable, but was repaired (invalid UTF-8 replaced)
 
 
 class InputError(Exception):
@@ -59,13 +61,20 @@ def open_binary(source: str) -> BinaryIO:
     return unzipped  # type: ignore[return-value]
 
 
-def _decode(data: bytes) -> tuple[str | None, str | None]:
+def _decode(number: int, data: bytes) -> RawLine:
+    """The text of a line: a trailing CR and a leading byte-order mark dropped; bytes that are not
+    UTF-8 become U+FFFD and a warning (the line is still parsed, so nobody hides a line from the
+    rules with one bad byte)."""
     if data.endswith(b"\r"):
         data = data[:-1]
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM):]
     try:
-        return data.decode("utf-8"), None
+        return RawLine(number, data.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        return None, f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        bad = sum(1 for ch in data.decode("utf-8", errors="replace") if ch == "\ufffd")
+        return RawLine(number, data.decode("utf-8", errors="replace"), None,
+                       f"not valid UTF-8: {bad} byte sequence(s) replaced with U+FFFD (the first at offset {exc.start})")
 
 
 def iter_lines(source: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[RawLine]:
@@ -75,23 +84,23 @@ def iter_lines(source: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Ite
     try:
         while True:
             try:
-                chunk = stream.readline(max_line_bytes + 1)
+                chunk = stream.readline(max_line_bytes + 2)  # the limit counts the text, not CR LF
             except (OSError, EOFError, zlib.error) as exc:
                 raise InputError(source, f"read failed after line {number}: {exc}") from None
             if not chunk:
                 return
             number += 1
-            if chunk.endswith(b"\n"):
-                text, error = _decode(chunk[:-1])
-                yield RawLine(number, text, error)
+            body = chunk[:-1] if chunk.endswith(b"\n") else chunk
+            body_size = len(body) - (1 if body.endswith(b"\r") else 0)
+            if chunk.endswith(b"\n") and body_size <= max_line_bytes:
+                yield _decode(number, body)
                 continue
-            if len(chunk) <= max_line_bytes:  # last line, no newline at the end
-                text, error = _decode(chunk)
-                yield RawLine(number, text, error)
+            if len(chunk) <= max_line_bytes + 1 and body_size <= max_line_bytes:  # last line, no newline
+                yield _decode(number, body)
                 return
             # Longer than the limit: skip to the end of the line without holding it in memory.
-            size = len(chunk)
-            ended = False
+            size = len(body)
+            ended = chunk.endswith(b"\n")
             while not ended:
                 try:
                     more = stream.readline(1 << 16)
