@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterable
 from typing import IO, Any
 
@@ -35,8 +36,21 @@ def _details(event: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _visible(text: str) -> str:
+    """Control and formatting characters shown as escapes: a forged value must not drive the terminal
+    (ESC sequences), reorder what is shown (bidirectional overrides) or hide (zero-width)."""
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch != " ":
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _escape(text: str) -> str:
-    return escape(text)
+    return escape(_visible(text))
 
 
 def write_table(events: Iterable[dict[str, Any]], console: Console) -> None:

@@ -171,3 +171,93 @@ def test_forced_log_type_accounts_for_every_line(tmp_path: Path, content: bytes)
         events, summary = parse(path, log_type=log_type)
         assert summary.sources[0].parsed + summary.sources[0].rejected == summary.sources[0].lines
         assert {e["line"] for e in events} == set(range(1, summary.sources[0].lines + 1))
+
+
+# --- found in review: each of these once crashed, hung, leaked or misread ----------------------------
+
+def test_deeply_nested_json_costs_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "kamal-proxy.log"
+    nested = b'{"time":"2026-06-22T09:14:01Z","level":"INFO","msg":"Request","x":' + b"[" * 600 + b"]" * 600 + b"}\n"
+    path.write_bytes(PROXY_OK + nested + PROXY_OK)
+    events, _ = parse(path)
+    assert events[1]["error"] == "invalid JSON: nested more than 64 levels deep"
+    assert events[2]["action"] == "server_started"
+
+
+def test_nan_and_infinity_are_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "kamal-proxy.log"
+    path.write_bytes(b'{"time":"2026-06-22T09:14:01Z","level":"INFO","msg":"Request","duration":NaN}\n')
+    [event] = parse(path)[0]
+    assert event["error"] == "invalid JSON: NaN is not JSON"
+
+
+def test_timestamp_out_of_range_is_a_warning(tmp_path: Path) -> None:
+    path = audit_file(tmp_path, b"[0001-01-01T00:30:00+01:00] [bob] [production] Pruned images\n")
+    [event] = parse(path)[0]
+    assert event["action"] == "prune_images" and "timestamp" not in event
+    assert event["warnings"] == ["timestamp: timestamp out of range"]
+
+
+def test_otlp_errors_never_quote_values(tmp_path: Path) -> None:
+    path = tmp_path / "otel.jsonl"
+    path.write_text('{"resourceLogs":[{"resource":{"attributes":[{"key":"x","value":{"intValue":"DB_PASSWORD=hunter2"}}]},'
+                    '"scopeLogs":[{"logRecords":[{"timeUnixNano":"1","body":{"stringValue":"x"}}]}]}]}\n')
+    [event] = parse(path, log_type="run")[0]
+    assert event["error"] == "invalid OTLP logs request: an intValue is not an integer"
+
+
+def test_fifo_in_a_walked_folder_is_skipped_not_waited_on(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "x-audit.log")
+    audit_file(tmp_path, AUDIT_OK)
+    events, summary = parse(tmp_path)
+    assert [e["action"] for e in events] == ["app_boot"]
+    fifo = next(s for s in summary.sources if s.source.endswith("x-audit.log"))
+    assert fifo.skipped == "not a regular file (a pipe, socket or device)"
+
+
+def test_lines_before_a_truncated_gzip_are_kept(tmp_path: Path) -> None:
+    data = gzip.compress(AUDIT_OK * 5000, mtime=0)
+    path = tmp_path / "shop-production-audit.log.gz"
+    path.write_bytes(data[: len(data) * 3 // 4])
+    events, summary = parse(path)
+    stats = summary.sources[0]
+    assert stats.failed and stats.lines > 100
+    assert len(events) == stats.lines and all(e["action"] == "app_boot" for e in events)
+
+
+def test_file_names_that_are_not_utf8_are_escaped(tmp_path: Path) -> None:
+    import os
+
+    raw = os.fsencode(str(tmp_path)) + b"/caf\xe9-production-audit.log"
+    with open(raw, "wb") as f:
+        f.write(AUDIT_OK)
+    events, _ = parse(tmp_path)
+    assert events[0]["source"].endswith("caf\\xe9-production-audit.log")
+    json.dumps(events[0]).encode("utf-8")  # writable as strict UTF-8
+
+
+def test_other_tools_logs_in_a_walked_folder_are_skipped(tmp_path: Path) -> None:
+    (tmp_path / "app.log").write_text("[2026-06-22 13:02:49] [INFO] Server started on port 3000\n")
+    (tmp_path / "service.jsonl").write_text('{"time":"2026-06-22T13:02:49Z","level":"INFO","msg":"listening","port":8080}\n')
+    events, summary = parse(tmp_path)
+    assert events == []
+    assert {s.skipped for s in summary.sources} == {"not recognized as a Kamal log"}
+
+
+def test_a_performer_full_of_brackets_is_bounded_work(tmp_path: Path) -> None:
+    """Every `] ` is a candidate end of the performer; only the first 16 are tried, so a huge forged
+    line costs linear time (it took minutes when all were tried)."""
+    line = b"[2026-06-22T13:02:49Z] [" + b"x] Executed cmd '" * 30000 + b"end\n"
+    path = audit_file(tmp_path, line + AUDIT_OK)
+    events, _ = parse(path)
+    assert events[0]["action"] == "unknown" and events[0]["performer_flags"] == ["split_limit"]
+    assert events[1]["action"] == "app_boot"
+
+
+def test_table_shows_control_characters_as_escapes(tmp_path: Path) -> None:
+    path = audit_file(tmp_path, b"[2026-06-22T13:02:49Z] [bob\x1b[2J\xe2\x80\xae] [production] Pruned images\n")
+    result = CliRunner().invoke(main, ["parse", "--format", "table", str(path)])
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
+    assert "bob\\x1b" in result.stdout and "\\u202e" in result.stdout

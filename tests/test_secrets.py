@@ -28,7 +28,7 @@ def planted_in_corpus() -> set[str]:
 
 
 def test_the_corpus_really_holds_planted_secrets() -> None:
-    assert len(planted_in_corpus()) == 10
+    assert len(planted_in_corpus()) == 13
 
 
 @pytest.mark.parametrize("fmt", ["ndjson", "table"])
@@ -51,13 +51,28 @@ def test_no_planted_secret_in_any_output(fmt: str) -> None:
     ("curl -H 'Authorization: Bearer abc' x", "curl -H 'Authorization: Bearer [REDACTED]' x"),
     ("cli --token=abc --verbose", "cli --token=[REDACTED] --verbose"),
     ("page=1&api_key=abc", "page=1&api_key=[REDACTED]"),
+    ("git clone https://ghp_abc@github.com/x/y", "git clone https://[REDACTED]@github.com/x/y"),
+    ("psql postgres://app:p@ss@db:5432/shop", "psql postgres://app:[REDACTED]@db:5432/shop"),
+    ("docker login -ppw ghcr.io", "docker login -p[REDACTED] ghcr.io"),
+    ("curl --user=admin:pw x", "curl --user=admin:[REDACTED] x"),
+    ("curl -H 'X-Api-Key: k1' -H 'Cookie: sid=a; b=c' x", "curl -H 'X-Api-Key: [REDACTED]' -H 'Cookie: [REDACTED]' x"),
+    ("""echo '{"password":"p","user":"u"}'""", """echo '{"password":"[REDACTED]","user":"u"}'"""),
+    ("a?client_secret=s&x=1", "a?client_secret=[REDACTED]&x=1"),
     # not secrets: left alone
     ("docker run -p 8080:80 nginx", "docker run -p 8080:80 nginx"),
     ("bin/rails runner 'puts Token.count'", "bin/rails runner 'puts Token.count'"),
     ("printenv", "printenv"),
+    ("psql postgres://app@db/shop", "psql postgres://app@db/shop"),
 ])
 def test_redaction_rules(text: str, expected: str) -> None:
     assert default_redactor().text(text) == expected
+
+
+def test_structured_values_are_masked_by_key() -> None:
+    redactor = default_redactor()
+    assert redactor.value("message", {"password": "p", "nested": {"api_key": "k"}, "user": "u"}) == {
+        "password": "[REDACTED]", "nested": {"api_key": "[REDACTED]"}, "user": "u"}
+    assert redactor.value("req_x_apikey", "k") == "[REDACTED]"
 
 
 def test_bad_redaction_rule_names_file_and_line(tmp_path: Path) -> None:

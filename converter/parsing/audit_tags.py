@@ -42,7 +42,7 @@ def consistent(tag1: str | None, tag2: str | None, role_tag: str, stem: str | No
                file_dest: str | None = None) -> bool:
     count = (tag1 is not None) + (tag2 is not None)
     if zone_less:
-        return count == 0 and role_tag != "always" or count == 1 and role_tag != "never"
+        return (count == 0 and role_tag != "always") or (count == 1 and role_tag != "never")
     if file_dest is not None:  # Kamal writes the file's destination as the first tag of every line
         if count == 0 or (tag1 if tag1 is not None else tag2) != file_dest:
             return False
@@ -67,9 +67,7 @@ def resolve(event: dict[str, Any], role_tag: str, known_destinations: tuple[str,
     destination = role = None
     if zone_less:
         role = tag1
-    elif file_dest is not None and tag1 == file_dest:
-        destination, role = tag1, tag2
-    elif tag2 is not None:
+    elif (file_dest is not None and tag1 == file_dest) or tag2 is not None:
         destination, role = tag1, tag2
     elif tag1 is not None:
         if role_tag == "never":

@@ -103,6 +103,7 @@ class ParserDefinition:
     envelopes: tuple[Envelope, ...] = ()
     expand: str | None = None
     documents: bool = False  # a JSON log that may also come as pretty-printed documents
+    drop_empty: tuple[str, ...] = ()  # fields whose empty string means "none"
     fields: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     ignore: frozenset[tuple[str, ...]] = frozenset()
     cases: tuple[Case, ...] = ()
@@ -234,6 +235,7 @@ class _Loader:
             known_destinations=tuple(d.get("known_destinations", [])),
             expand=d.get("expand"),
             documents=d.get("documents", False),
+            drop_empty=tuple(d.get("drop_empty", [])),
             actions=tuple(d.get("actions", [])),
         )
         if d["format"] == "text":
@@ -262,6 +264,8 @@ class _Loader:
                          fields=self.fieldmap(e.get("fields", {}), ["envelopes", i, "fields"]))
                 for i, e in enumerate(d.get("envelopes", [])))
             definition.fields = self.fieldmap(d["fields"], ["fields"])
+            for i, name in enumerate(d.get("drop_empty", [])):
+                self.check_field(name, ["drop_empty", i])
             definition.ignore = frozenset(pointer.split(p) for p in d.get("ignore", []))
             definition.cases = tuple(
                 Case(self.when(c.get("when"), ["cases", i, "when"]), self.setmap(c.get("set", {}), ["cases", i, "set"]),

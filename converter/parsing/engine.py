@@ -51,9 +51,7 @@ def coerce(field_type: str, value: Any) -> tuple[bool, Any]:
         number: Any = None
         if isinstance(value, int):
             number = value
-        elif isinstance(value, float) and value.is_integer():
-            number = int(value)
-        elif isinstance(value, str) and _INT.match(value) and len(value) < 21:
+        elif (isinstance(value, float) and value.is_integer()) or (isinstance(value, str) and _INT.match(value) and len(value) < 21):
             number = int(value)
         return (True, number) if number is not None and LONG_MIN <= number <= LONG_MAX else (False, None)
     if field_type == "double":
@@ -354,6 +352,8 @@ class JsonParser:
                 chosen[name] = parts
                 if name == "message" and isinstance(value, (dict, list)):
                     value = json.dumps(self.builder.redactor.value("message", value), sort_keys=True, ensure_ascii=False)
+                if value == "" and name in self.definition.drop_empty:
+                    break
                 self.builder.put(event, name, value, pointer.join(parts)[1:])
                 break
 
@@ -404,7 +404,7 @@ class JsonParser:
 MAX_JSON_DEPTH = 64
 
 
-class _Duplicates(dict):  # type: ignore[type-arg]
+class _Duplicates(dict[str, Any]):
     """A JSON object that remembers the keys it saw twice (json keeps the last value silently)."""
 
     duplicates: list[str]

@@ -111,10 +111,13 @@ def _evidence(definition: ParserDefinition, parser: TextParser | JsonParser, tex
         if not parser.matches_keys(obj):
             return NO_EVIDENCE
     try:
-        events = parser.parse(text, Context("-"))
-    except Exception:  # noqa: BLE001 - detection only weighs evidence; parse errors are reported later
+        if isinstance(parser, TextParser):
+            events = parser.parse(text, Context("-"))
+        else:
+            events = [event for _index, event in parser.parse(text, Context("-"))]
+    except Exception:  # detection only weighs evidence; the parse errors are reported later
         return SHAPE
-    actions = [e.get("action") for e in (events if definition.format == "text" else [e for _i, e in events])]
+    actions = [e.get("action") for e in events]
     return KNOWN if any(a not in UNSPECIFIC_ACTIONS for a in actions) else SHAPE
 
 
@@ -131,7 +134,8 @@ def detect_log_type(definitions: dict[str, ParserDefinition], sample: list[str],
     """The log type the sampled lines look like most: lines with known messages count first, then
     lines of the right shape, then the file name. A file found by walking a folder needs at least
     one known message (a shape alone is too weak: other tools log `[time] [level] ...` or slog
-    JSON too); a file named on the command line needs the shape, or only the name when it is empty."""
+    JSON too); a file named on the command line needs the shape, or else a name that only one log type
+    claims (its lines are then rejected with the reasons that log type gives)."""
     scores: dict[str, tuple[int, int]] = {}
     for log_type, definition in definitions.items():
         evidence = [_evidence(definition, parsers[log_type], text) for text in sample]
@@ -143,7 +147,7 @@ def detect_log_type(definitions: dict[str, ParserDefinition], sample: list[str],
     by_name = [t for t, d in definitions.items() if d.detect_path is not None and d.detect_path.search(path)]
     candidates = {t: sc for t, sc in scores.items() if sc[1] > 0 and (explicit or sc[0] > 0)}
     if not candidates:
-        return by_name[0] if (explicit and not sample and len(by_name) == 1) else None
+        return by_name[0] if (explicit and len(by_name) == 1) else None
     best = max(candidates.values())
     leaders = sorted(t for t, sc in candidates.items() if sc == best)
     named = [t for t in leaders if t in by_name]
@@ -192,7 +196,7 @@ class SourceParser:
         except LineError as exc:
             yield self.reject(raw.number, self.redactor.text(str(exc)))
             return
-        except Exception as exc:  # noqa: BLE001 - a bug must cost one line, never the run
+        except Exception as exc:
             yield self.reject(raw.number, f"internal error while parsing this line ({type(exc).__name__}); please report it")
             return
         self.stats.parsed += 1
@@ -218,7 +222,7 @@ class SourceParser:
                 assert isinstance(self.parser, JsonParser)
                 records = list(self.parser.parse_object(obj, self.ctx))
                 offsets = object_offsets(text)
-            except Exception:  # noqa: BLE001 - not a document we can read: fall back to the lines
+            except Exception:
                 pass
             else:
                 self.stats.parsed += len(lines)
