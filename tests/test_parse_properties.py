@@ -20,7 +20,8 @@ line_bytes = st.one_of(
     st.binary(max_size=200),
     st.sampled_from(REAL_LINES),
     st.builds(lambda line, cut: line[:cut], st.sampled_from(REAL_LINES), st.integers(0, 300)),
-    st.sampled_from([b"", b"{", b"}", b"[", b"\r", b"\x00", b"{}", b"null", b'{"log":"{\\"time\\":1}\\n","stream":"x"}']),
+    st.sampled_from([b"", b"{", b"}", b"[", b"\r", b"\x00", b"{}", b"null", b'{"log":"{\\"time\\":1}\\n","stream":"x"}',
+                     b'{"log":"panic: boom\\n","stream":"stderr","time":"2026-01-01T00:00:00Z"}', b'{"log":"","stream":"stdout"}']),
 )
 file_bytes = st.builds(lambda lines, sep, tail: sep.join(lines) + tail,
                        st.lists(line_bytes, max_size=25), st.sampled_from([b"\n", b"\r\n"]), st.sampled_from([b"", b"\n"]))
@@ -57,7 +58,7 @@ def check(path: Path, data: bytes, log_type: str | None) -> None:
         assert ("error" in event) != ("action" in event)
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=file_bytes, name=st.sampled_from(NAMES), log_type=st.sampled_from([None, "audit", "run", "proxy", "docker"]),
        gz=st.booleans())
 def test_arbitrary_bytes_never_crash_and_never_lose_a_line(tmp_path_factory, data: bytes, name: str,

@@ -74,6 +74,8 @@ class Envelope:
     inner: tuple[str, ...] = ()
     prefix: re.Pattern[str] | None = None
     fields: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    text_action: str | None = None  # a logged text that is not JSON becomes an event with this action
+    text_timestamp: tuple[str, ...] = ()  # ... and the envelope's time
 
 
 @dataclass(frozen=True)
@@ -261,8 +263,12 @@ class _Loader:
             definition.envelopes = tuple(
                 Envelope(name=e["name"], keys=tuple(e.get("keys", [])), inner=pointer.split(e["inner"]) if "inner" in e else (),
                          prefix=self.regex(e["prefix"], ["envelopes", i, "prefix"]) if "prefix" in e else None,
-                         fields=self.fieldmap(e.get("fields", {}), ["envelopes", i, "fields"]))
+                         fields=self.fieldmap(e.get("fields", {}), ["envelopes", i, "fields"]),
+                         text_action=e["text"]["action"] if "text" in e else None,
+                         text_timestamp=pointer.split(e["text"]["timestamp"]) if "text" in e else ())
                 for i, e in enumerate(d.get("envelopes", [])))
+            produced = [(e["text"]["action"], ["envelopes", i, "text", "action"])
+                        for i, e in enumerate(d.get("envelopes", [])) if "text" in e]
             definition.fields = self.fieldmap(d["fields"], ["fields"])
             for i, name in enumerate(d.get("drop_empty", [])):
                 self.check_field(name, ["drop_empty", i])
@@ -271,8 +277,8 @@ class _Loader:
                 Case(self.when(c.get("when"), ["cases", i, "when"]), self.setmap(c.get("set", {}), ["cases", i, "set"]),
                      self.fieldmap(c.get("fields", {}), ["cases", i, "fields"]))
                 for i, c in enumerate(d.get("cases", [])))
-            produced = [(c["set"]["action"], ["cases", i, "set", "action"])
-                        for i, c in enumerate(d.get("cases", [])) if "action" in c.get("set", {})]
+            produced += [(c["set"]["action"], ["cases", i, "set", "action"])
+                         for i, c in enumerate(d.get("cases", [])) if "action" in c.get("set", {})]
         definition.derive = self.steps(d.get("derive", []), ["derive"])
         for i, step in enumerate(d.get("derive", [])):
             if "action" in step.get("set", {}):

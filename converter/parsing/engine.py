@@ -12,7 +12,7 @@ from typing import Any
 
 from ..fields import FieldDictionary, default_dictionary, value_fits
 from . import audit_tags, otlp, pointer
-from .definitions import MessageRule, ParserDefinition
+from .definitions import Envelope, MessageRule, ParserDefinition
 from .redaction import Redactor, default_redactor
 from .rules import Step, When
 from .timestamps import TimestampError, from_epoch, from_iso8601
@@ -21,6 +21,13 @@ Event = dict[str, Any]
 _INT = re.compile(r"^-?[0-9]+$")
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 _FLOAT = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$")
+
+
+@dataclass(frozen=True)
+class TextPayload:
+    text: str
+    envelope: Envelope
+    timestamp: Any
 
 
 class LineError(ValueError):
@@ -278,7 +285,7 @@ class JsonParser:
         self.builder = EventBuilder(definition, dictionary, redactor)
 
     # -- decoding a line --------------------------------------------------------------------------
-    def decode(self, text: str) -> tuple[Any, Event]:
+    def decode(self, text: str) -> tuple[Any, Event]:  # the object, or a TextPayload
         """The JSON object of a line, with envelope fields, after unwrapping known envelopes."""
         envelope_fields: Event = {}
         stripped = text.strip()
@@ -305,20 +312,35 @@ class JsonParser:
                 try:
                     obj = _loads(inner.strip())
                 except LineError as exc:
-                    raise LineError(f"{envelope.name} line: the logged text is {exc}") from None
+                    if envelope.text_action is None or not inner.strip():
+                        raise LineError(f"{envelope.name} line: the logged text is {exc}") from None
+                    return TextPayload(inner.rstrip("\r\n"), envelope, pointer.resolve(obj, envelope.text_timestamp)), envelope_fields
                 break
         if not isinstance(obj, dict):
             raise LineError(f"expected a JSON object, got {type(obj).__name__}")
         return obj, envelope_fields
 
-    def matches_keys(self, obj: dict[str, Any]) -> bool:
+    def matches_keys(self, obj: Any) -> bool:
+        if not isinstance(obj, dict):
+            return False
         if not self.definition.detect_keys:
             return True
         return any(all(k in obj for k in keys) for keys in self.definition.detect_keys)
 
     def parse(self, text: str, ctx: Context) -> list[tuple[int | None, Event]]:
         obj, envelope_fields = self.decode(text)
+        if isinstance(obj, TextPayload):
+            return [(None, self.text_event(obj, ctx, envelope_fields))]
         return [(index, event) for index, _path, event in self.parse_object(obj, ctx, envelope_fields)]
+
+    def text_event(self, payload: TextPayload, ctx: Context, envelope_fields: Event) -> Event:
+        """A line the container wrote that is not JSON (a panic on stderr): kept, with its text."""
+        event: Event = {**ctx.path_captures, **envelope_fields, "message": payload.text}
+        self.builder.put(event, "action", payload.envelope.text_action)
+        problem = self.builder.timestamp(event, payload.timestamp, "iso8601", None, ctx)
+        if problem:
+            event.setdefault("warnings", []).append(f"timestamp: {problem}")
+        return self.builder.finish(event)
 
     def parse_object(self, obj: dict[str, Any], ctx: Context, envelope_fields: Event | None = None
                      ) -> Iterator[tuple[int | None, tuple[str | int, ...], Event]]:

@@ -106,7 +106,7 @@ def _evidence(definition: ParserDefinition, parser: TextParser | JsonParser, tex
         assert isinstance(parser, JsonParser)
         try:
             obj, _ = parser.decode(text)
-        except LineError:
+        except Exception:  # a line that does not decode is no evidence
             return NO_EVIDENCE
         if not parser.matches_keys(obj):
             return NO_EVIDENCE
