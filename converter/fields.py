@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,11 +10,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
-from .content import parsers_dir, schemas_dir
+from .content import parsers_dir
 from .errors import ContentError, ContentErrors
-from .yamlpos import LineMap, load_yaml
+from .schema_check import schema_errors
+from .yamlpos import load_yaml
 
 TIMESTAMP_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]*[1-9])?Z$")
 
@@ -89,29 +87,11 @@ class FieldDictionary:
         return {name: i for i, name in enumerate(self._fields)}
 
 
-def _validate(data: Any, lines: LineMap, path: Path) -> list[ContentError]:
-    schema = json.loads((schemas_dir() / "fields.schema.json").read_text(encoding="utf-8"))
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        where = list(err.absolute_path)
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            allowed = set(err.schema.get("properties", {}))
-            extra = sorted(set(err.instance) - allowed)
-            for key in extra:
-                errors.append(ContentError(path, lines.line_of([*where, key]),
-                                           f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})"))
-            continue
-        label = "/".join(str(p) for p in where) or "document"
-        errors.append(ContentError(path, lines.line_of(where), f"{label}: {err.message}"))
-    return sorted(errors, key=lambda e: (e.line or 0, e.reason))
-
-
 def load_field_dictionary(path: Path | None = None) -> FieldDictionary:
     """Load and validate the field dictionary; raises ContentErrors listing every problem."""
     path = path or parsers_dir() / "fields.yml"
     data, lines = load_yaml(path)
-    errors = _validate(data, lines, path)
+    errors = schema_errors(data, lines, path, "fields.schema.json")
     if errors:
         raise ContentErrors(errors)
     log_types = data["log_types"]

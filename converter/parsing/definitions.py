@@ -3,18 +3,16 @@ every field name checked against the field dictionary for that log type."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
-from ..content import parsers_dir, schemas_dir
+from ..content import parsers_dir
 from ..errors import ContentError, ContentErrors
 from ..fields import FieldDictionary, default_dictionary
+from ..schema_check import schema_errors
 from ..regex_dialect import RegexDialectError, expand, group_names, lint
 from ..yamlpos import LineMap, load_yaml
 from . import pointer
@@ -301,20 +299,9 @@ class _Loader:
 def load_definition(path: Path, dictionary: FieldDictionary | None = None) -> ParserDefinition:
     dictionary = dictionary or default_dictionary()
     data, lines = load_yaml(path)
-    schema = json.loads((schemas_dir() / "parser.schema.json").read_text(encoding="utf-8"))
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        where = list(err.absolute_path)
-        label = "/".join(map(str, where)) or "document"
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            allowed = sorted(err.schema.get("properties", {}))
-            for key in sorted(set(err.instance) - set(allowed)):
-                errors.append(ContentError(path, lines.line_of([*where, key]), f"{label}: unknown key {key!r} (allowed: {', '.join(allowed)})"))
-            continue
-        errors.append(ContentError(path, lines.line_of(where), f"{label}: {err.message}"))
+    errors = schema_errors(data, lines, path, "parser.schema.json")
     if errors:
-        raise ContentErrors(sorted(errors, key=lambda e: (e.line or 0, e.reason)))
+        raise ContentErrors(errors)
     if data["log_type"] not in dictionary.log_types:
         raise ContentErrors([ContentError(path, lines.line_of(["log_type"]),
                                           f"log type {data['log_type']!r} is not in the field dictionary's log_types")])

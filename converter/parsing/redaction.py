@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
-from ..content import parsers_dir, schemas_dir
+from ..content import parsers_dir
 from ..errors import ContentError, ContentErrors
 from ..fields import FieldDictionary, default_dictionary
+from ..schema_check import schema_errors
 from ..regex_dialect import group_names, lint
 from ..yamlpos import load_yaml
 from .definitions import RegexUse
@@ -58,9 +56,7 @@ def load_redactor(path: Path | None = None, dictionary: FieldDictionary | None =
     path = path or parsers_dir() / "redaction.yml"
     dictionary = dictionary or default_dictionary()
     data, lines = load_yaml(path)
-    schema = json.loads((schemas_dir() / "redaction.schema.json").read_text(encoding="utf-8"))
-    errors = [ContentError(path, lines.line_of(list(e.absolute_path)), f"{'/'.join(map(str, e.absolute_path)) or 'document'}: {e.message}")
-              for e in jsonschema.Draft202012Validator(schema).iter_errors(data)]
+    errors = schema_errors(data, lines, path, "redaction.schema.json")
     if errors:
         raise ContentErrors(errors)
     for i, name in enumerate(data["fields"]):
