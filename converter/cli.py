@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -15,6 +16,9 @@ from .parsing.redaction import default_redactor
 from .parsing.files import Options, Summary, parse_inputs
 from .parsing.reader import DEFAULT_MAX_LINE_BYTES
 from .parsing.timestamps import TimestampError, resolve_zone
+from .hunt_report import write_alerts_json, write_alerts_table, write_hunt_summary
+from .local.hunt import hunt as run_hunt
+from .local.rules import LEVELS, default_rules_dir
 from .parse_report import write_ndjson, write_summary, write_table
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -88,6 +92,51 @@ def parse(files: tuple[str, ...], fmt: str, log_type: str | None, assume_tz: str
         sys.exit(EXIT_ERROR)
     if strict and summary.rejected:
         sys.exit(EXIT_FINDINGS)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of Sigma rules (default: the rules that come with kamal-siem).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="A table for people, or one JSON object per alert (newline-delimited).")
+@click.option("--min-level", type=click.Choice(list(LEVELS)), default="low", show_default=True,
+              help="Leave out rules below this level.")
+@click.option("--log-type", type=click.Choice(_log_types()), default=None, help="Read every input as this log type.")
+@click.option("--assume-tz", default="UTC", show_default=True, metavar="ZONE", help="Zone of zone-less (MRSK) timestamps.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+def hunt(paths: tuple[str, ...], rules_dir: Path | None, fmt: str, min_level: str, log_type: str | None,
+         assume_tz: str, quiet: bool) -> None:
+    """Run the Sigma rules over raw Kamal logs, locally (DuckDB), and report alerts.
+
+    PATHS are files or folders of raw logs (any mix of log types, gzip too; folders walked
+    recursively, hidden ones included). Each alert names its rule and every raw line that caused it.
+    Exit code: 0 no alert, 1 alerts, 2 error.
+    """
+    err = _console(stderr=True)
+    try:
+        zone = resolve_zone(assume_tz)
+        result = run_hunt(list(paths), rules_dir or default_rules_dir(), Options(log_type, zone, assume_tz), min_level)
+    except TimestampError as exc:
+        raise click.BadParameter(str(exc), param_hint="--assume-tz") from None
+    except KamalSiemError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_ERROR)
+    try:
+        if fmt == "json":
+            write_alerts_json(result, sys.stdout)
+        elif result.alerts:
+            write_alerts_table(result, _console())
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(EXIT_FINDINGS if result.alerts else EXIT_OK)
+    if not quiet:
+        write_hunt_summary(result, err)
+    elif result.ruleset.errors or result.summary.failed:
+        write_hunt_summary(result, err)
+    if result.ruleset.errors or result.summary.failed:
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_FINDINGS if result.alerts else EXIT_OK)
 
 
 if __name__ == "__main__":
