@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/kamal-siem parse --format table samples/
 	$(BIN)/kamal-siem parse --quiet samples/ > $(VENV)/demo-parse.ndjson
 	@echo "NDJSON of every line: $(VENV)/demo-parse.ndjson"
+	$(BIN)/kamal-siem hunt samples/ || test $$? -eq 1
 
 # Install everything the tests need, then run them (static checks first).
 test: lint

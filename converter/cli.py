@@ -130,9 +130,7 @@ def hunt(paths: tuple[str, ...], rules_dir: Path | None, fmt: str, min_level: st
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(EXIT_FINDINGS if result.alerts else EXIT_OK)
-    if not quiet:
-        write_hunt_summary(result, err)
-    elif result.ruleset.errors or result.summary.failed:
+    if not quiet or result.ruleset.errors or result.summary.failed:
         write_hunt_summary(result, err)
     if result.ruleset.errors or result.summary.failed:
         sys.exit(EXIT_ERROR)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import duckdb
 from sigma.correlations import (
+    SigmaCorrelationCondition,
     SigmaCorrelationConditionOperator,
     SigmaCorrelationRule,
     SigmaCorrelationType,
@@ -44,8 +45,8 @@ def _quote(name: str) -> str:
 
 def _threshold(rule: SigmaCorrelationRule) -> int:
     condition = rule.condition
-    if condition is None:
-        raise CorrelationRefused("a correlation without a condition")
+    if not isinstance(condition, SigmaCorrelationCondition):
+        raise CorrelationRefused("only a simple condition (gte or gt a count) is supported")
     op, count = condition.op, int(condition.count)
     if op == SigmaCorrelationConditionOperator.GTE:
         return count
@@ -59,13 +60,15 @@ def correlation_sql(compiled: CompiledRule, ruleset: RuleSet) -> tuple[str, int]
     rule = compiled.rule
     assert isinstance(rule, SigmaCorrelationRule)
     bases = []
-    for reference in rule.rules:
+    for reference in rule.rules or []:
         base = ruleset.by_reference(str(reference.reference))
         if base is None or base.condition is None:
             why = base.refused if base is not None else "no such rule"
             raise CorrelationRefused(f"referenced rule {reference.reference!r} cannot run here: {why}")
         bases.append(base)
     group = [_quote(str(f)) for f in (rule.group_by or [])]
+    if rule.timespan is None:
+        raise CorrelationRefused("a correlation needs a timespan")
     seconds = int(rule.timespan.seconds)
     partition = f"PARTITION BY {', '.join(group)} " if group else ""
     window = f"({partition}ORDER BY ts RANGE BETWEEN INTERVAL {seconds} SECONDS PRECEDING AND CURRENT ROW)"
@@ -78,9 +81,9 @@ def correlation_sql(compiled: CompiledRule, ruleset: RuleSet) -> tuple[str, int]
         measure, need = "COUNT(DISTINCT rid)", _threshold(rule)
         base_rows = f"SELECT DISTINCT * EXCLUDE (base_rule), 0 AS base_rule FROM ({base_rows})"
     elif rule.type == SigmaCorrelationType.VALUE_COUNT:
-        field = rule.condition.fieldref if rule.condition else None
-        if not field:
-            raise CorrelationRefused("a value_count correlation needs condition.field")
+        field = rule.condition.fieldref if isinstance(rule.condition, SigmaCorrelationCondition) else None
+        if not isinstance(field, str) or not field:
+            raise CorrelationRefused("a value_count correlation needs one condition.field")
         need = _threshold(rule)
         base_rows = " UNION ALL ".join(
             f"SELECT rowid AS rid, ts{select_group}, {_quote(field)} AS counted, {i} AS base_rule FROM events "
@@ -104,23 +107,23 @@ def run_correlation(con: duckdb.DuckDBPyConnection, compiled: CompiledRule, rule
     query, _groups = correlation_sql(compiled, ruleset)
     rows = con.execute(query).fetchall()
     span = rule.timespan.seconds
-    by_group: dict[tuple[object, ...], list[tuple[int, object, bool]]] = {}
+    by_group: dict[tuple[object, ...], list[tuple[int, dt.datetime, bool]]] = {}
     for row in rows:
         rid, ts, *group_values, fires = row
         by_group.setdefault(tuple(group_values), []).append((rid, ts, bool(fires)))
     alerts = []
     for group_key in sorted(by_group, key=lambda k: tuple(str(v) for v in k)):
         members = sorted(set(by_group[group_key]), key=lambda m: (m[1], m[0]))
-        intervals: list[list[object]] = []
+        intervals: list[tuple[dt.datetime, dt.datetime]] = []
         for _rid, ts, fires in members:
             if not fires:
                 continue
-            start = ts - dt.timedelta(seconds=span)  # type: ignore[operator]
-            if intervals and start <= intervals[-1][1]:  # type: ignore[operator]
-                intervals[-1][1] = ts
+            start = ts - dt.timedelta(seconds=span)
+            if intervals and start <= intervals[-1][1]:
+                intervals[-1] = (intervals[-1][0], ts)
             else:
-                intervals.append([start, ts])
+                intervals.append((start, ts))
         for start, end in intervals:
-            inside = sorted({rid for rid, ts, _f in members if start <= ts <= end})  # type: ignore[operator]
+            inside = sorted({rid for rid, ts, _f in members if start <= ts <= end})
             alerts.append(CorrelationAlert(compiled, group_key, inside))
     return alerts

@@ -105,7 +105,7 @@ class DuckDBBackend(TextQueryBackend):
     def _match(self, column: str, field_type: str, predicate: str) -> str:
         """`predicate` uses `{x}` for the value under test; a list field matches if any element does."""
         if field_type in LIST:
-            return f"len(list_filter({column}, x -> {predicate.format(x='x')})) > 0"
+            return f"len(list_filter({column}, lambda x: {predicate.format(x='x')})) > 0"
         if field_type in NUMERIC:
             return predicate.format(x=f"CAST({column} AS VARCHAR)")
         return predicate.format(x=column)
@@ -198,7 +198,7 @@ class DuckDBBackend(TextQueryBackend):
 
     def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> Any:
         column, _ = self._field(cond.field, state)
-        other, _ = self._field(cond.value.field, state)  # type: ignore[union-attr]
+        other, _ = self._field(cond.value.field, state)  # type: ignore[attr-defined]
         return f"lower(CAST({column} AS VARCHAR)) = lower(CAST({other} AS VARCHAR))"
 
     def convert_condition_val_str(self, cond: ConditionValueExpression, state: ConversionState) -> Any:
@@ -217,4 +217,4 @@ class DuckDBBackend(TextQueryBackend):
         return query
 
 
-__all__ = ["DuckDBBackend", "sql_string", "like_pattern", "SigmaNull"]
+__all__ = ["DuckDBBackend", "SigmaNull", "like_pattern", "sql_string"]

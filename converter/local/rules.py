@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
@@ -90,8 +91,9 @@ def compile_rules(directory: Path, dictionary: FieldDictionary) -> RuleSet:
     for path in rule_files(directory):
         try:
             loaded.append((path, SigmaCollection.from_yaml(path.read_text(encoding="utf-8"), resolve_references=False)))
-        except (SigmaError, ValueError, OSError) as exc:
-            ruleset.errors.append(ContentError(path, None, f"not a valid Sigma rule: {exc}"))
+        except (SigmaError, ValueError, OSError, yaml.YAMLError) as exc:
+            line = exc.problem_mark.line + 1 if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark else None
+            ruleset.errors.append(ContentError(path, line, f"not a valid Sigma rule: {exc}"))
     # correlations refer to rules in other files: resolve across the whole set
     everything = SigmaCollection([item for _path, c in loaded for item in c.rules], resolve_references=False)
     try:
