@@ -1,9 +1,9 @@
-"""`kamal-siem hunt`: parse raw Kamal logs into DuckDB, run every rule, report alerts with their lines."""
+"""`kamal-siem hunt`: parse raw Kamal logs into DuckDB batch by batch, run every rule in one pass per
+batch, keep what correlations need, then run them; report alerts with their raw lines."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,12 +11,16 @@ from typing import Any
 import duckdb
 
 from ..fields import FieldDictionary, default_dictionary
-from ..parsing.files import Options, Summary, parse_inputs
+from ..parsing.definitions import default_definitions
+from ..parsing.files import Options, Summary
+from ..parsing.redaction import default_redactor
 from .correlations import CorrelationRefused, run_correlation
-from .events import create_events_table, to_arrow
+from .event_batches import EventSource
 from .rules import LEVELS, CompiledRule, RuleSet, compile_rules
+from .sql_text import SQL_TYPES
 
 EVENT_KEYS = ("source", "line", "record", "timestamp")
+TS = "TRY_CAST(replace(replace(\"timestamp\", 'T', ' '), 'Z', '') AS TIMESTAMP)"
 
 
 @dataclass
@@ -45,69 +49,84 @@ class HuntResult:
     events: int = 0
 
 
-def _event_rows(con: duckdb.DuckDBPyConnection, rowids: list[int], dictionary: FieldDictionary) -> dict[int, dict[str, Any]]:
-    """The events of `rowids` as parse writes them: framing first, then the non-null fields."""
-    if not rowids:
-        return {}
-    names = [f.name for f in dictionary]
-    cursor = con.execute(f"SELECT rowid, {', '.join(chr(34) + n + chr(34) for n in names)} FROM events "
-                         f"WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [rowids])
-    out = {}
-    objects = {f.name for f in dictionary if f.type == "object"}
-    for row in cursor.fetchall():
-        event: dict[str, Any] = {}
-        for name, value in zip(names, row[1:], strict=True):
-            if value is None:
-                continue
-            event[name] = json.loads(value) if name in objects else value
+class _Rows:
+    """Event rows as `kamal-siem parse` writes them: framing first, then the non-null fields."""
+
+    def __init__(self, dictionary: FieldDictionary) -> None:
+        self.names = [f.name for f in dictionary]
+        self.objects = {f.name for f in dictionary if f.type == "object"}
+        self.select = ", ".join(f'"{n}"' for n in self.names)
+
+    def event(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        event = {}
+        for name, value in zip(self.names, row, strict=False):
+            if value is not None:
+                event[name] = json.loads(value) if name in self.objects else value
         ordered = {k: event[k] for k in EVENT_KEYS if k in event}
         ordered.update({k: v for k, v in event.items() if k not in ordered})
-        out[row[0]] = ordered
-    return out
+        return ordered
 
 
 def hunt(paths: list[str], rules_dir: Path, options: Options, min_level: str = "informational",
-         dictionary: FieldDictionary | None = None, progress: Callable[[str], None] | None = None) -> HuntResult:
+         dictionary: FieldDictionary | None = None) -> HuntResult:
     dictionary = dictionary or default_dictionary()
     result = HuntResult()
     result.ruleset = compile_rules(rules_dir, dictionary)
     floor = LEVELS.index(min_level)
-    active = [r for r in result.ruleset.rules if LEVELS.index(r.level) >= floor]
     for rule in result.ruleset.rules:
         if rule.refused:
             result.refused.append((rule, rule.refused))
+    singles = [r for r in result.ruleset.singles() if LEVELS.index(r.level) >= floor]
+    correlations = [r for r in result.ruleset.correlations() if LEVELS.index(r.level) >= floor]
+    bases = _correlation_bases(correlations, result)
+    rows = _Rows(dictionary)
     con = duckdb.connect()
-    parsed = (e for e in parse_inputs(paths, options, result.summary, dictionary=dictionary) if "error" not in e)
-    table = to_arrow(parsed, dictionary)
-    result.events = table.num_rows
-    create_events_table(con, table)
-    singles = [r for r in result.ruleset.singles() if r in active]
-    matches: dict[int, list[int]] = {}
-    if singles:
-        columns = ", ".join(f"coalesce(({r.condition}), FALSE) AS r{i}" for i, r in enumerate(singles))
-        any_rule = " OR ".join(f"coalesce(({r.condition}), FALSE)" for r in singles)
-        query = f"SELECT rowid, {columns} FROM events WHERE {any_rule} ORDER BY source, line, record NULLS FIRST"
-        for row in con.execute(query).fetchall():
-            for i, hit in enumerate(row[1:]):
-                if hit:
-                    matches.setdefault(i, []).append(row[0])
-    pending: list[tuple[CompiledRule, list[int], dict[str, Any] | None]] = []
-    for i, rule in enumerate(singles):
-        pending.extend((rule, [rowid], None) for rowid in matches.get(i, []))
-    for rule in result.ruleset.correlations():
-        if rule not in active:
-            continue
-        try:
-            found = run_correlation(con, rule, result.ruleset)
-        except (CorrelationRefused, duckdb.Error) as exc:
-            rule.refused = str(exc)
-            result.refused.append((rule, str(exc)))
-            continue
-        group_by = [str(f) for f in (rule.rule.group_by or [])]  # type: ignore[union-attr]
-        pending.extend((rule, alert.rowids, dict(zip(group_by, alert.group, strict=True))) for alert in found)
-    rows = _event_rows(con, sorted({rid for _r, rids, _g in pending for rid in rids}), dictionary)
-    for rule, rids, group in pending:
-        events = sorted((rows[r] for r in rids), key=lambda e: (e.get("timestamp") or "", e["source"], e["line"], e.get("record", 0)))
-        result.alerts.append(Alert(rule.id, rule.title, rule.level, rule.tags, events, group))
-    result.alerts.sort(key=lambda a: (a.events[0].get("timestamp") or "", a.events[0]["source"], a.events[0]["line"], a.rule_id))
+    con.execute("CREATE TEMP TABLE kept (" + ", ".join(f'"{f.name}" {SQL_TYPES[f.type]}' for f in dictionary) + ", ts TIMESTAMP)")
+    source = EventSource(con, default_definitions(), dictionary, default_redactor(), options, result.summary)
+    found: list[tuple[CompiledRule, dict[str, Any]]] = []
+    flags = ", ".join(f"coalesce(({r.condition}), FALSE)" for r in singles)
+    any_single = " OR ".join(f"coalesce(({r.condition}), FALSE)" for r in singles)
+    any_base = " OR ".join(f"coalesce(({b.condition}), FALSE)" for b in bases)
+    for view in source.batches(paths):
+        result.events += con.execute(f"SELECT count(*) FROM {view}").fetchall()[0][0]
+        if singles:
+            for row in con.execute(f"SELECT {rows.select}, {flags} FROM {view} WHERE {any_single}").fetchall():
+                event = rows.event(row[: len(rows.names)])
+                found.extend((rule, event) for rule, hit in zip(singles, row[len(rows.names):], strict=True) if hit)
+        if bases:
+            con.execute(f"INSERT INTO kept SELECT {rows.select}, {TS} FROM {view} WHERE {any_base}")
+    for rule, event in found:
+        result.alerts.append(Alert(rule.id, rule.title, rule.level, rule.tags, [event]))
+    if correlations:
+        con.execute("CREATE TEMP TABLE events AS SELECT * FROM kept ORDER BY source, line, record NULLS FIRST")
+        for rule in correlations:
+            try:
+                alerts = run_correlation(con, rule, result.ruleset)
+            except (CorrelationRefused, duckdb.Error) as exc:
+                rule.refused = str(exc)
+                result.refused.append((rule, str(exc)))
+                continue
+            group_by = [str(f) for f in (rule.rule.group_by or [])]  # type: ignore[union-attr]
+            wanted = sorted({r for a in alerts for r in a.rowids})
+            by_rowid = {row[0]: rows.event(row[1:]) for row in con.execute(
+                f"SELECT rowid, {rows.select} FROM events WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [wanted]).fetchall()}
+            for alert in alerts:
+                events = sorted((by_rowid[r] for r in alert.rowids), key=_order)
+                result.alerts.append(Alert(rule.id, rule.title, rule.level, rule.tags, events,
+                                           dict(zip(group_by, alert.group, strict=True))))
+    result.alerts.sort(key=lambda a: (*_order(a.events[0]), a.rule_id))
     return result
+
+
+def _order(event: dict[str, Any]) -> tuple[str, str, int, int]:
+    return (event.get("timestamp") or "", event["source"], event["line"], event.get("record", 0))
+
+
+def _correlation_bases(correlations: list[CompiledRule], result: HuntResult) -> list[CompiledRule]:
+    bases: list[CompiledRule] = []
+    for rule in correlations:
+        for reference in rule.rule.rules or []:  # type: ignore[union-attr]
+            base = result.ruleset.by_reference(str(reference.reference))
+            if base is not None and base.condition and base not in bases:
+                bases.append(base)
+    return bases

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,7 +262,7 @@ class SourceParser:
             yield from self.document(pending, complete=False)
 
 
-def _safe(lines: Iterator[RawLine], stats: SourceStats) -> Iterator[RawLine]:
+def _safe(lines: Iterator[RawLine], stats: SourceStats) -> Generator[RawLine, None, None]:
     """The lines of an input up to a read failure, which is recorded (the lines before it count)."""
     try:
         yield from lines

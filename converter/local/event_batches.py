@@ -1,0 +1,157 @@
+"""Parse inputs into batches of events in DuckDB: text logs (audit) with the SQL parser, vectorized,
+and the lines it leaves (and the JSON logs) with the Python parser. Summary counts as `parse`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ..fields import FieldDictionary
+from ..parsing import audit_tags
+from ..parsing.definitions import ParserDefinition
+from ..parsing.engine import parser_for
+from ..parsing.files import (
+    SAMPLE_LINES,
+    Options,
+    SourceParser,
+    SourceStats,
+    Summary,
+    _chain,
+    _not_a_regular_file,
+    _safe,
+    detect_log_type,
+    display,
+    expand_inputs,
+)
+from ..parsing.reader import InputError, RawLine, _decode, iter_lines
+from ..parsing.redaction import Redactor
+from .events import to_arrow
+from .ingest import batches
+from .sql_text import SQL_TYPES, text_query
+
+PYTHON_BATCH = 50_000
+
+
+@dataclass
+class EventBatch:
+    table: str  # a DuckDB table holding this batch's events (dictionary columns, typed)
+
+
+class EventSource:
+    """Turns inputs into DuckDB tables of events, one batch at a time (bounded memory)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, definitions: dict[str, ParserDefinition],
+                 dictionary: FieldDictionary, redactor: Redactor, options: Options, summary: Summary) -> None:
+        self.con = con
+        self.definitions = definitions
+        self.dictionary = dictionary
+        self.redactor = redactor
+        self.options = options
+        self.summary = summary
+        self.parsers = {t: parser_for(d, dictionary, redactor) for t, d in definitions.items()}
+        self.queries = {t: text_query(d, dictionary, redactor) for t, d in definitions.items() if d.format == "text"}
+        self.columns = ", ".join('"' + f.name + '"' for f in dictionary)
+        self.fast_lines = 0  # lines the SQL parser read (the rest went to the Python parser)
+        self.typed_columns = {t: ", ".join(
+            (f'"{f.name}"' if t in f.sources else f'NULL::{SQL_TYPES[f.type]} AS "{f.name}"') for f in dictionary)
+            for t in definitions}
+
+    # -- Python-parsed events -----------------------------------------------------------------------------
+    def _python_table(self, events: list[dict[str, Any]]) -> pa.Table:
+        return to_arrow(events, self.dictionary)
+
+    def _load(self, name: str, table: pa.Table) -> str:
+        self.con.register("batch_arrow", table)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE python_events AS SELECT {self.columns} FROM batch_arrow")
+        self.con.unregister("batch_arrow")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM python_events")
+        return name
+
+    def batches(self, paths: list[str]) -> Iterator[str]:
+        """Names of DuckDB tables, each a batch of parsed events (rejected lines are left out)."""
+        for source, explicit in expand_inputs(paths):
+            stats = SourceStats(display(source), self.options.log_type)
+            self.summary.sources.append(stats)
+            if not explicit and (problem := _not_a_regular_file(source)):
+                stats.skipped = problem
+                continue
+            lines = _safe(iter_lines(source, self.options.max_line_bytes), stats)
+            sample: list[RawLine] = []
+            log_type = self.options.log_type
+            if log_type is None:
+                for raw in lines:
+                    sample.append(raw)
+                    if sum(1 for r in sample if r.text and r.text.strip()) >= SAMPLE_LINES:
+                        break
+                texts = [r.text for r in sample if r.text and r.text.strip()]
+                log_type = detect_log_type(self.definitions, texts, source, self.parsers, explicit)
+                stats.log_type = log_type
+            if log_type is None:
+                rest = sum(1 for _ in lines)
+                stats.lines = len(sample) + rest
+                if explicit:
+                    stats.rejected = stats.lines
+                else:
+                    stats.skipped = "not recognized as a Kamal log"
+                continue
+            definition = self.definitions[log_type]
+            parser = SourceParser(source, definition, self.parsers[log_type], self.options, stats)
+            if source != "-" and definition.format == "text" and stats.failed is None:
+                lines.close()  # the vectorized reader reads the file again, from the start
+                yield from self._text_batches(source, parser, stats)
+            else:
+                yield from self._python_batches(parser.run(_chain(sample, lines)))
+
+    def _python_batches(self, events: Iterator[dict[str, Any]]) -> Iterator[str]:
+        pending: list[dict[str, Any]] = []
+        for event in events:
+            if "error" in event:
+                continue
+            pending.append(event)
+            if len(pending) >= PYTHON_BATCH:
+                yield self._load("batch_events", self._python_table(pending))
+                pending = []
+        if pending:
+            yield self._load("batch_events", self._python_table(pending))
+
+    def _text_batches(self, source: str, parser: SourceParser, stats: SourceStats) -> Iterator[str]:
+        stem = parser.ctx.path_captures.get("_file_stem")
+        dest = audit_tags.file_destination(stem, parser.definition.known_destinations)
+        self.con.execute("CREATE OR REPLACE TEMP TABLE files (source VARCHAR, _file_stem VARCHAR, _file_dest VARCHAR)")
+        self.con.execute("INSERT INTO files VALUES (?, ?, ?)", [parser.display, stem, dest])
+        query = self.queries[parser.definition.log_type]
+        try:
+            for batch in batches(source, parser.display, self.options.max_line_bytes):
+                stats.lines += batch.count
+                self.con.register("lines", batch.lines)
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS {query}")
+                fast = self.con.execute("SELECT count(*) FROM parsed WHERE NOT _slow").fetchall()[0][0]
+                stats.parsed += fast
+                stats.events += fast
+                self.fast_lines += fast
+                leftovers = list(batch.leftovers)
+                leftovers.extend((n, t.encode("utf-8")) for n, t in self.con.execute(
+                    "SELECT line, raw FROM lines WHERE line IN (SELECT line FROM parsed WHERE _slow)").fetchall())
+                self.con.unregister("lines")
+                leftovers.sort()
+                python_events: list[dict[str, Any]] = []
+                for number, data in leftovers:
+                    body = data[:-1] if data.endswith(b"\n") else data
+                    size = len(body) - (1 if body.endswith(b"\r") else 0)
+                    raw = _decode(number, body) if size <= self.options.max_line_bytes else RawLine(
+                        number, None, f"line too long ({len(body)} bytes; the limit is {self.options.max_line_bytes})")
+                    python_events.extend(e for e in parser.line(raw) if "error" not in e)
+                # a view, not a copy: the columns this log type cannot fill stay constant NULLs
+                self.con.register("batch_arrow", self._python_table(python_events))
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE python_events AS SELECT {self.columns} FROM batch_arrow")
+                self.con.unregister("batch_arrow")
+                self.con.execute("CREATE OR REPLACE TEMP VIEW batch_events AS SELECT "
+                                 f"{self.typed_columns[parser.definition.log_type]} FROM parsed WHERE NOT _slow "
+                                 "UNION ALL SELECT * FROM python_events")
+                yield "batch_events"
+        except InputError as exc:
+            stats.failed = exc.reason
