@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint bench venv clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,10 @@ test: lint
 lint: $(STAMP)
 	$(BIN)/ruff check converter tests
 	$(BIN)/mypy converter
+
+# The performance run of benchmarks/ (minutes; the corpora go to dist/bench/).
+bench: $(STAMP)
+	cd benchmarks && ../$(BIN)/python hunt.py $(if $(BENCH_SIZES),--sizes $(BENCH_SIZES))
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache .hypothesis
