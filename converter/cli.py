@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import DownloadColumn, Progress
 
 from . import __version__
 from .errors import KamalSiemError
 from .parsing.definitions import default_definitions
 from .parsing.redaction import default_redactor
-from .parsing.files import Options, Summary, parse_inputs
+from .parsing.files import Options, Summary, expand_inputs, parse_inputs
 from .parsing.reader import DEFAULT_MAX_LINE_BYTES
 from .parsing.timestamps import TimestampError, resolve_zone
 from .hunt_report import write_alerts_json, write_alerts_table, write_hunt_summary
@@ -22,6 +26,7 @@ from .local.rules import LEVELS, default_rules_dir
 from .parse_report import write_ndjson, write_summary, write_table
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+PROGRESS_BYTES = 50 << 20  # show a progress bar above this much input
 
 
 def _console(stderr: bool = False) -> Console:
@@ -29,6 +34,25 @@ def _console(stderr: bool = False) -> Console:
     if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
         console = Console(stderr=stderr, width=max(console.width, 160))
     return console
+
+
+@contextmanager
+def _progress(console: Console, paths: list[str], quiet: bool) -> Iterator[Callable[[str, int], None] | None]:
+    """A progress bar over the bytes of the inputs, on a terminal, when they are large."""
+    sizes = {source: os.path.getsize(source) for source, _explicit in expand_inputs(paths)
+             if source != "-" and os.path.isfile(source)}
+    if quiet or not console.is_terminal or sum(sizes.values()) < PROGRESS_BYTES:
+        yield None
+        return
+    done: dict[str, int] = {}
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("hunting", total=sum(sizes.values()))
+
+        def advance(source: str, position: int) -> None:
+            done[source] = min(position, sizes.get(source, position))
+            bar.update(task, completed=sum(done.values()))
+
+        yield advance
 
 
 def _log_types() -> list[str]:
@@ -116,7 +140,9 @@ def hunt(paths: tuple[str, ...], rules_dir: Path | None, fmt: str, min_level: st
     err = _console(stderr=True)
     try:
         zone = resolve_zone(assume_tz)
-        result = run_hunt(list(paths), rules_dir or default_rules_dir(), Options(log_type, zone, assume_tz), min_level)
+        with _progress(err, list(paths), quiet) as progress:
+            result = run_hunt(list(paths), rules_dir or default_rules_dir(), Options(log_type, zone, assume_tz), min_level,
+                              progress=progress)
     except TimestampError as exc:
         raise click.BadParameter(str(exc), param_hint="--assume-tz") from None
     except KamalSiemError as exc:

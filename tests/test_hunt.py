@@ -82,3 +82,17 @@ def test_table_output(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     result = CliRunner().invoke(main, ["hunt", "samples"])
     assert result.exit_code == 1
     assert "Secrets Dumped" in result.stdout and "shop-api-production-audit.log:15" in result.stdout
+
+
+def test_progress_is_reported_up_to_the_size_of_each_input(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from converter.local.hunt import hunt
+    from converter.parsing.files import Options
+
+    monkeypatch.chdir(ROOT)
+    seen: dict[str, list[int]] = {}
+    hunt(["samples"], ROOT / "sigma_rules", Options(), progress=lambda source, at: seen.setdefault(source, []).append(at))
+    assert len(seen) == 5
+    for source, positions in seen.items():
+        assert positions == sorted(positions) and positions[-1] == os.path.getsize(source)

@@ -3,7 +3,8 @@ and the lines it leaves (and the JSON logs) with the Python parser. Summary coun
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,7 @@ class EventSource:
         self.queries = {t: text_query(d, dictionary, redactor) for t, d in definitions.items() if d.format == "text"}
         self.columns = ", ".join('"' + f.name + '"' for f in dictionary)
         self.fast_lines = 0  # lines the SQL parser read (the rest went to the Python parser)
+        self.progress: Callable[[str, int], None] | None = None  # (source, position in the file) as it reads
         self.typed_columns = {t: ", ".join(
             (f'"{f.name}"' if t in f.sources else f'NULL::{SQL_TYPES[f.type]} AS "{f.name}"') for f in dictionary)
             for t in definitions}
@@ -105,6 +107,8 @@ class EventSource:
                 yield from self._text_batches(source, parser, stats)
             else:
                 yield from self._python_batches(parser.run(_chain(sample, lines)))
+            if self.progress is not None and source != "-":
+                self.progress(source, os.path.getsize(source))
 
     def _python_batches(self, events: Iterator[dict[str, Any]]) -> Iterator[str]:
         pending: list[dict[str, Any]] = []
@@ -125,7 +129,13 @@ class EventSource:
         self.con.execute("INSERT INTO files VALUES (?, ?, ?)", [parser.display, stem, dest])
         query = self.queries[parser.definition.log_type]
         try:
-            for batch in batches(source, parser.display, self.options.max_line_bytes):
+            report = self.progress
+
+            def tell(position: int) -> None:
+                if report is not None:
+                    report(source, position)
+
+            for batch in batches(source, parser.display, self.options.max_line_bytes, tell):
                 stats.lines += batch.count
                 self.con.register("lines", batch.lines)
                 self.con.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS {query}")

@@ -4,6 +4,7 @@ batch, keep what correlations need, then run them; report alerts with their raw 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ class _Rows:
 
 
 def hunt(paths: list[str], rules_dir: Path, options: Options, min_level: str = "informational",
-         dictionary: FieldDictionary | None = None) -> HuntResult:
+         dictionary: FieldDictionary | None = None, progress: Callable[[str, int], None] | None = None) -> HuntResult:
     dictionary = dictionary or default_dictionary()
     result = HuntResult()
     result.ruleset = compile_rules(rules_dir, dictionary)
@@ -83,6 +84,7 @@ def hunt(paths: list[str], rules_dir: Path, options: Options, min_level: str = "
     con = duckdb.connect()
     con.execute("CREATE TEMP TABLE kept (" + ", ".join(f'"{f.name}" {SQL_TYPES[f.type]}' for f in dictionary) + ", ts TIMESTAMP)")
     source = EventSource(con, default_definitions(), dictionary, default_redactor(), options, result.summary)
+    source.progress = progress
     found: list[tuple[CompiledRule, dict[str, Any]]] = []
     flags = ", ".join(f"coalesce(({r.condition}), FALSE)" for r in singles)
     any_single = " OR ".join(f"coalesce(({r.condition}), FALSE)" for r in singles)

@@ -8,15 +8,15 @@ Python parser, which reports or repairs them exactly as `kamal-siem parse` does.
 
 from __future__ import annotations
 
-import gzip
-import io
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
-from ..parsing.reader import GZIP_MAGIC, UTF8_BOM, InputError
+from ..parsing.reader import UTF8_BOM, InputError, open_binary
 
 CHUNK_BYTES = 32 << 20
 
@@ -30,33 +30,30 @@ class LineBatch:
     count: int = 0  # physical lines in the chunk
 
 
-def _open(source: str) -> io.BufferedIOBase:
+def _position(stream: BinaryIO) -> int:
+    """How far into the file on disk the stream has read (the compressed file for gzip)."""
+    underlying = getattr(stream, "fileobj", None) or stream
     try:
-        raw = open(source, "rb")  # noqa: SIM115 - closed by the caller
-    except OSError as exc:
-        raise InputError(source, f"cannot open: {exc.strerror or exc}") from None
-    if raw.peek(2)[:2] == GZIP_MAGIC:
-        unzipped = gzip.GzipFile(fileobj=raw, mode="rb")
-        try:
-            unzipped.peek(1)
-            return unzipped
-        except (OSError, EOFError):
-            raw.seek(0)
-    return raw
+        return int(underlying.tell())
+    except (OSError, ValueError):
+        return 0
 
 
-def _chunks(source: str) -> Iterator[bytes]:
-    """The file's bytes in pieces that end at a line break (the last may not)."""
-    stream = _open(source)
+def _chunks(source: str, progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """The file's bytes in pieces that end at a line break (the last may not). `progress` is told
+    the position in the file on disk after each read."""
+    stream = open_binary(source)
     carry = b""
     try:
         while True:
             try:
                 block = stream.read(CHUNK_BYTES)
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError, zlib.error) as exc:
                 if carry:
                     yield carry
                 raise InputError(source, f"read failed: {exc}") from None
+            if progress is not None:
+                progress(_position(stream))
             if not block:
                 if carry:
                     yield carry
@@ -72,12 +69,13 @@ def _chunks(source: str) -> Iterator[bytes]:
         stream.close()
 
 
-def batches(source: str, display: str, max_line_bytes: int) -> Iterator[LineBatch]:
+def batches(source: str, display: str, max_line_bytes: int,
+            progress: Callable[[int], None] | None = None) -> Iterator[LineBatch]:
     """The lines of `source` in chunks. `raw` keeps each line's line break (zero-copy: the strings
     share the chunk's bytes); the SQL parser drops it. Lines the vectorized path must not take (not
     UTF-8, over the limit, starting with a byte-order mark) are `leftovers` for the Python parser."""
     number = 1
-    for chunk in _chunks(source):
+    for chunk in _chunks(source, progress):
         data = np.frombuffer(chunk, dtype=np.uint8)
         breaks = np.flatnonzero(data == 10)
         ends = breaks if chunk.endswith(b"\n") else np.append(breaks, len(chunk))
