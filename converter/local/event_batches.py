@@ -15,20 +15,8 @@ from ..fields import FieldDictionary
 from ..parsing import audit_tags
 from ..parsing.definitions import ParserDefinition
 from ..parsing.engine import parser_for
-from ..parsing.files import (
-    SAMPLE_LINES,
-    Options,
-    SourceParser,
-    SourceStats,
-    Summary,
-    _chain,
-    _not_a_regular_file,
-    _safe,
-    detect_log_type,
-    display,
-    expand_inputs,
-)
-from ..parsing.reader import InputError, RawLine, _decode, iter_lines
+from ..parsing.files import Options, SourceParser, SourceStats, Summary, open_inputs
+from ..parsing.reader import InputError, RawLine, _decode
 from ..parsing.redaction import Redactor
 from .events import to_arrow
 from .ingest import batches
@@ -75,38 +63,20 @@ class EventSource:
 
     def batches(self, paths: list[str]) -> Iterator[str]:
         """Names of DuckDB tables, each a batch of parsed events (rejected lines are left out)."""
-        for source, explicit in expand_inputs(paths):
-            stats = SourceStats(display(source), self.options.log_type)
-            self.summary.sources.append(stats)
-            if not explicit and (problem := _not_a_regular_file(source)):
-                stats.skipped = problem
-                continue
-            lines = _safe(iter_lines(source, self.options.max_line_bytes), stats)
-            sample: list[RawLine] = []
-            log_type = self.options.log_type
-            if log_type is None:
-                for raw in lines:
-                    sample.append(raw)
-                    if sum(1 for r in sample if r.text and r.text.strip()) >= SAMPLE_LINES:
-                        break
-                texts = [r.text for r in sample if r.text and r.text.strip()]
-                log_type = detect_log_type(self.definitions, texts, source, self.parsers, explicit)
-                stats.log_type = log_type
-            if log_type is None:
-                rest = sum(1 for _ in lines)
-                stats.lines = len(sample) + rest
-                if explicit:
-                    stats.rejected = stats.lines
-                else:
-                    stats.skipped = "not recognized as a Kamal log"
+        for opened in open_inputs(paths, self.options, self.summary, self.definitions, self.parsers):
+            source, stats, log_type = opened.source, opened.stats, opened.log_type
+            if log_type is None:  # named explicitly, not recognized: every line is rejected
+                for _raw in opened.lines:
+                    stats.lines += 1
+                    stats.rejected += 1
                 continue
             definition = self.definitions[log_type]
             parser = SourceParser(source, definition, self.parsers[log_type], self.options, stats)
             if source != "-" and definition.format == "text" and stats.failed is None:
-                lines.close()  # the vectorized reader reads the file again, from the start
+                opened.reader.close()  # the vectorized reader reads the file again, from the start
                 yield from self._text_batches(source, parser, stats)
             else:
-                yield from self._python_batches(parser.run(_chain(sample, lines)))
+                yield from self._python_batches(parser.run(opened.lines))
             if self.progress is not None and source != "-":
                 self.progress(source, os.path.getsize(source))
 

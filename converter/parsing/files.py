@@ -270,27 +270,28 @@ def _safe(lines: Iterator[RawLine], stats: SourceStats) -> Generator[RawLine, No
         stats.failed = exc.reason
 
 
-def parse_inputs(paths: list[str], options: Options, summary: Summary,
-                 definitions: dict[str, ParserDefinition] | None = None,
-                 dictionary: FieldDictionary | None = None) -> Iterator[dict[str, Any]]:
-    """Every event and rejected line of `paths`, in input order; `summary` is filled as it goes."""
-    definitions = definitions or default_definitions()
-    dictionary = dictionary or default_dictionary()
-    parsers = {t: parser_for(d, dictionary) for t, d in definitions.items()}
+@dataclass
+class OpenedInput:
+    """One input, its log type told (None: not recognized, and named explicitly) and its lines."""
+
+    source: str
+    stats: SourceStats
+    log_type: str | None
+    lines: Iterator[RawLine]  # every line from the first, the sampled ones included
+    reader: Generator[RawLine, None, None]  # the underlying reader, to close it early
+
+
+def open_inputs(paths: list[str], options: Options, summary: Summary, definitions: dict[str, ParserDefinition],
+                parsers: dict[str, TextParser | JsonParser]) -> Iterator[OpenedInput]:
+    """Each input with its log type: from `--log-type`, or detected from its first lines. Walked files
+    that are not regular files or not Kamal logs are skipped (counted, and named in the summary)."""
     for source, explicit in expand_inputs(paths):
         stats = SourceStats(display(source), options.log_type)
         summary.sources.append(stats)
-        if not explicit:
-            problem = _not_a_regular_file(source)
-            if problem:
-                stats.skipped = problem
-                continue
-        try:
-            opened = iter_lines(source, options.max_line_bytes)
-        except InputError as exc:
-            stats.failed = exc.reason
+        if not explicit and (problem := _not_a_regular_file(source)):
+            stats.skipped = problem
             continue
-        lines = _safe(opened, stats)
+        lines = _safe(iter_lines(source, options.max_line_bytes), stats)
         sample: list[RawLine] = []
         log_type = options.log_type
         if log_type is None:
@@ -301,19 +302,31 @@ def parse_inputs(paths: list[str], options: Options, summary: Summary,
             texts = [r.text for r in sample if r.text and r.text.strip()]
             log_type = detect_log_type(definitions, texts, source, parsers, explicit)
             stats.log_type = log_type
-        if log_type is None:
-            if not explicit:
-                stats.lines = len(sample) + sum(1 for _ in lines)
-                stats.skipped = "not recognized as a Kamal log"
-                continue
-            for raw in _chain(sample, lines):
+        if log_type is None and not explicit:
+            stats.lines = len(sample) + sum(1 for _ in lines)
+            stats.skipped = "not recognized as a Kamal log"
+            continue
+        yield OpenedInput(source, stats, log_type, _chain(sample, lines), lines)
+
+
+def parse_inputs(paths: list[str], options: Options, summary: Summary,
+                 definitions: dict[str, ParserDefinition] | None = None,
+                 dictionary: FieldDictionary | None = None) -> Iterator[dict[str, Any]]:
+    """Every event and rejected line of `paths`, in input order; `summary` is filled as it goes."""
+    definitions = definitions or default_definitions()
+    dictionary = dictionary or default_dictionary()
+    parsers = {t: parser_for(d, dictionary) for t, d in definitions.items()}
+    for opened in open_inputs(paths, options, summary, definitions, parsers):
+        stats = opened.stats
+        if opened.log_type is None:
+            for raw in opened.lines:
                 stats.lines += 1
                 stats.rejected += 1
                 yield {"source": stats.source, "line": raw.number,
                        "error": raw.error or "could not tell which Kamal log this file is (use --log-type)"}
             continue
-        parser = SourceParser(source, definitions[log_type], parsers[log_type], options, stats)
-        yield from parser.run(_chain(sample, lines))
+        parser = SourceParser(opened.source, definitions[opened.log_type], parsers[opened.log_type], options, stats)
+        yield from parser.run(opened.lines)
 
 
 def _chain(first: list[RawLine], rest: Iterator[RawLine]) -> Iterator[RawLine]:
