@@ -46,9 +46,12 @@ class EventSource:
         self.columns = ", ".join('"' + f.name + '"' for f in dictionary)
         self.fast_lines = 0  # lines the SQL parser read (the rest went to the Python parser)
         self.progress: Callable[[str, int], None] | None = None  # (source, position in the file) as it reads
-        self.typed_columns = {t: ", ".join(
-            (f'"{f.name}"' if t in f.sources else f'NULL::{SQL_TYPES[f.type]} AS "{f.name}"') for f in dictionary)
-            for t in definitions}
+        # When set, the SQL parser computes only these columns for every line (the rest are NULL in the
+        # batch view); `full_rows` parses the lines a caller wants in full.
+        self.needed: set[str] | None = None
+        self._full_query: str | None = None
+        self._full_columns = ""
+        self.typed_names = {t: [f.name for f in dictionary if t in f.sources] for t in definitions}
 
     # -- Python-parsed events -----------------------------------------------------------------------------
     def _python_table(self, events: list[dict[str, Any]]) -> pa.Table:
@@ -58,8 +61,20 @@ class EventSource:
         self.con.register("batch_arrow", table)
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE python_events AS SELECT {self.columns} FROM batch_arrow")
         self.con.unregister("batch_arrow")
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM python_events")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, FALSE AS _sql FROM python_events")
         return name
+
+    def full_rows(self, view: str, condition: str) -> list[tuple[Any, ...]]:
+        """Every dictionary column of the events of the current batch for which `condition` holds
+        (on the batch view): lines the SQL parser read are parsed again in full, only these."""
+        rows = self.con.execute(f"SELECT {self.columns} FROM {view} WHERE NOT _sql AND ({condition})").fetchall()
+        if self._full_query is not None:
+            wanted = [int(r[0]) for r in self.con.execute(f"SELECT line FROM {view} WHERE _sql AND ({condition})").fetchall()]
+            # a literal list, which DuckDB pushes down to the scan: only these lines are parsed again
+            for start in range(0, len(wanted), 1000):
+                numbers = ", ".join(str(n) for n in wanted[start:start + 1000])
+                rows += self.con.execute(f"SELECT {self._full_columns} FROM ({self._full_query}) WHERE line IN ({numbers})").fetchall()
+        return rows
 
     def batches(self, paths: list[str]) -> Iterator[str]:
         """Names of DuckDB tables, each a batch of parsed events (rejected lines are left out)."""
@@ -108,7 +123,13 @@ class EventSource:
             for batch in batches(source, parser.display, self.options.max_line_bytes, tell):
                 stats.lines += batch.count
                 self.con.register("lines", batch.lines)
-                self.con.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS {query}")
+                produced = [n for n in self.typed_names[parser.definition.log_type] if self.needed is None or n in self.needed]
+                self.con.execute("CREATE OR REPLACE TEMP TABLE parsed AS SELECT "
+                                 f"{', '.join(chr(34) + n + chr(34) for n in produced)}, _slow FROM ({query})")
+                self._full_query = query
+                self._full_columns = ", ".join(
+                    f'"{f.name}"' if f.name in self.typed_names[parser.definition.log_type] else f'NULL::{SQL_TYPES[f.type]} AS "{f.name}"'
+                    for f in self.dictionary)
                 fast = self.con.execute("SELECT count(*) FROM parsed WHERE NOT _slow").fetchall()[0][0]
                 stats.parsed += fast
                 stats.events += fast
@@ -116,7 +137,6 @@ class EventSource:
                 leftovers = list(batch.leftovers)
                 leftovers.extend((n, t.encode("utf-8")) for n, t in self.con.execute(
                     "SELECT line, raw FROM lines WHERE line IN (SELECT line FROM parsed WHERE _slow)").fetchall())
-                self.con.unregister("lines")
                 leftovers.sort()
                 python_events: list[dict[str, Any]] = []
                 for number, data in leftovers:
@@ -129,9 +149,12 @@ class EventSource:
                 self.con.register("batch_arrow", self._python_table(python_events))
                 self.con.execute(f"CREATE OR REPLACE TEMP TABLE python_events AS SELECT {self.columns} FROM batch_arrow")
                 self.con.unregister("batch_arrow")
-                self.con.execute("CREATE OR REPLACE TEMP VIEW batch_events AS SELECT "
-                                 f"{self.typed_columns[parser.definition.log_type]} FROM parsed WHERE NOT _slow "
-                                 "UNION ALL SELECT * FROM python_events")
+                columns = ", ".join(f'"{f.name}"' if f.name in produced else f'NULL::{SQL_TYPES[f.type]} AS "{f.name}"'
+                                    for f in self.dictionary)
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW batch_events AS SELECT {columns}, TRUE AS _sql FROM parsed "
+                                 "WHERE NOT _slow UNION ALL SELECT *, FALSE AS _sql FROM python_events")
                 yield "batch_events"
+                self.con.unregister("lines")
+                self._full_query = None
         except InputError as exc:
             stats.failed = exc.reason

@@ -85,6 +85,7 @@ def hunt(paths: list[str], rules_dir: Path, options: Options, min_level: str = "
     con.execute("CREATE TEMP TABLE kept (" + ", ".join(f'"{f.name}" {SQL_TYPES[f.type]}' for f in dictionary) + ", ts TIMESTAMP)")
     source = EventSource(con, default_definitions(), dictionary, default_redactor(), options, result.summary)
     source.progress = progress
+    source.needed = _needed_columns(singles, bases, correlations, dictionary)
     found: list[tuple[CompiledRule, dict[str, Any]]] = []
     flags = ", ".join(f"coalesce(({r.condition}), FALSE)" for r in singles)
     any_single = " OR ".join(f"coalesce(({r.condition}), FALSE)" for r in singles)
@@ -92,11 +93,20 @@ def hunt(paths: list[str], rules_dir: Path, options: Options, min_level: str = "
     for view in source.batches(paths):
         result.events += con.execute(f"SELECT count(*) FROM {view}").fetchall()[0][0]
         if singles:
-            for row in con.execute(f"SELECT {rows.select}, {flags} FROM {view} WHERE {any_single}").fetchall():
-                event = rows.event(row[: len(rows.names)])
-                found.extend((rule, event) for rule, hit in zip(singles, row[len(rows.names):], strict=True) if hit)
+            # which rules each matching event hits, from the columns they need; then those events in full
+            hits: dict[tuple[Any, ...], tuple[Any, ...]] = {
+                (r[0], r[1], r[2]): r[3:]
+                for r in con.execute(f"SELECT source, line, record, {flags} FROM {view} WHERE {any_single}").fetchall()}
+            for row in source.full_rows(view, any_single):
+                event = rows.event(row)
+                flags_of = hits[(event["source"], event["line"], event.get("record"))]
+                found.extend((rule, event) for rule, hit in zip(singles, flags_of, strict=True) if hit)
         if bases:
-            con.execute(f"INSERT INTO kept SELECT {rows.select}, {TS} FROM {view} WHERE {any_base}")
+            full = source.full_rows(view, any_base)
+            if full:
+                con.executemany(f"INSERT INTO kept VALUES ({', '.join('?' for _ in rows.names)}, NULL)", full)
+    if bases:
+        con.execute(f"UPDATE kept SET ts = {TS}")
     for rule, event in found:
         result.alerts.append(Alert(rule.id, rule.title, rule.level, rule.tags, [event]))
     if correlations:
@@ -118,6 +128,18 @@ def hunt(paths: list[str], rules_dir: Path, options: Options, min_level: str = "
                                            dict(zip(group_by, alert.group, strict=True))))
     result.alerts.sort(key=lambda a: (*_order(a.events[0]), a.rule_id))
     return result
+
+
+def _needed_columns(singles: list[CompiledRule], bases: list[CompiledRule], correlations: list[CompiledRule],
+                    dictionary: FieldDictionary) -> set[str]:
+    """The fields the rules read: the only ones every line needs parsed."""
+    text = " ".join(r.condition or "" for r in (*singles, *bases))
+    needed = {f.name for f in dictionary if f'"{f.name}"' in text}
+    for rule in correlations:
+        needed.update(str(f) for f in (rule.rule.group_by or []))  # type: ignore[union-attr]
+        condition = getattr(rule.rule, "condition", None)
+        needed.update(v for v in [getattr(condition, "fieldref", None)] if isinstance(v, str))
+    return needed | {"source", "line", "record", "log_type", "timestamp"}
 
 
 def _order(event: dict[str, Any]) -> tuple[str, str, int, int]:

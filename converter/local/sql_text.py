@@ -199,7 +199,7 @@ WITH b AS (
     SELECT *, _t._tagtext AS _tagtext, substr(_after, length(_t._tagtext) + 1) AS message,
            NULLIF(_t._tag1, '') AS _tag1, NULLIF(_t._tag2, '') AS _tag2
     FROM t
-), c AS MATERIALIZED (
+), c AS (
     SELECT *, CASE {classify} END AS _rule FROM m
 ), k AS (
     SELECT *, {role_tag} AS _role_tag, (_tag1 IS NOT NULL)::INT + (_tag2 IS NOT NULL)::INT AS _count FROM c
@@ -236,7 +236,7 @@ WITH b AS (
         NOT (_head <> '' AND _p > 0 AND _rule IS NOT NULL AND _consistent AND strpos(_tagtext, '[]') = 0 AND {ts_ok})
             AS _slow
     FROM v
-), n AS MATERIALIZED (
+), n AS (
     SELECT *,
         CASE
             WHEN _file_stem IS NULL THEN NULL
