@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from ..fields import FieldDictionary
 from ..parsing import audit_tags
@@ -54,15 +53,16 @@ class EventSource:
         self.typed_names = {t: [f.name for f in dictionary if t in f.sources] for t in definitions}
 
     # -- Python-parsed events -----------------------------------------------------------------------------
-    def _python_table(self, events: list[dict[str, Any]]) -> pa.Table:
-        return to_arrow(events, self.dictionary)
-
-    def _load(self, name: str, table: pa.Table) -> str:
-        self.con.register("batch_arrow", table)
+    def _store_python(self, events: list[dict[str, Any]]) -> None:
+        """Events the Python parser made, as the table `python_events`."""
+        self.con.register("batch_arrow", to_arrow(events, self.dictionary))
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE python_events AS SELECT {self.columns} FROM batch_arrow")
         self.con.unregister("batch_arrow")
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, FALSE AS _sql FROM python_events")
-        return name
+
+    def _python_view(self, events: list[dict[str, Any]]) -> str:
+        self._store_python(events)
+        self.con.execute("CREATE OR REPLACE TEMP VIEW batch_events AS SELECT *, FALSE AS _sql FROM python_events")
+        return "batch_events"
 
     def full_rows(self, view: str, condition: str) -> list[tuple[Any, ...]]:
         """Every dictionary column of the events of the current batch for which `condition` holds
@@ -102,10 +102,10 @@ class EventSource:
                 continue
             pending.append(event)
             if len(pending) >= PYTHON_BATCH:
-                yield self._load("batch_events", self._python_table(pending))
+                yield self._python_view(pending)
                 pending = []
         if pending:
-            yield self._load("batch_events", self._python_table(pending))
+            yield self._python_view(pending)
 
     def _text_batches(self, source: str, parser: SourceParser, stats: SourceStats) -> Iterator[str]:
         stem = parser.ctx.path_captures.get("_file_stem")
@@ -145,10 +145,8 @@ class EventSource:
                     raw = _decode(number, body) if size <= self.options.max_line_bytes else RawLine(
                         number, None, f"line too long ({len(body)} bytes; the limit is {self.options.max_line_bytes})")
                     python_events.extend(e for e in parser.line(raw) if "error" not in e)
+                self._store_python(python_events)
                 # a view, not a copy: the columns this log type cannot fill stay constant NULLs
-                self.con.register("batch_arrow", self._python_table(python_events))
-                self.con.execute(f"CREATE OR REPLACE TEMP TABLE python_events AS SELECT {self.columns} FROM batch_arrow")
-                self.con.unregister("batch_arrow")
                 columns = ", ".join(f'"{f.name}"' if f.name in produced else f'NULL::{SQL_TYPES[f.type]} AS "{f.name}"'
                                     for f in self.dictionary)
                 self.con.execute(f"CREATE OR REPLACE TEMP VIEW batch_events AS SELECT {columns}, TRUE AS _sql FROM parsed "
