@@ -213,29 +213,26 @@ WITH b AS (
             ELSE _role_tag <> 'always'
         END AS _consistent
     FROM k
-), s AS (
+), w AS (
+    -- whether the first tag is the destination (then the second is the role) or the role
     SELECT *,
         CASE
-            WHEN _file_dest IS NOT NULL AND _tag1 = _file_dest THEN _tag1
-            WHEN _count = 2 THEN _tag1
-            WHEN _count = 1 AND _role_tag = 'never' THEN _tag1
-            WHEN _count = 1 AND _role_tag = 'always' THEN NULL
-            WHEN _count = 1 AND ends_with(_file_stem, '-' || _tag1) THEN _tag1
-            WHEN _count = 1 AND _file_stem IS NOT NULL THEN NULL
-            WHEN _count = 1 THEN _tag1
-        END AS _destination,
-        CASE
-            WHEN _file_dest IS NOT NULL AND _tag1 = _file_dest THEN _tag2
-            WHEN _count = 2 THEN _tag2
-            WHEN _count = 1 AND _role_tag = 'never' THEN NULL
-            WHEN _count = 1 AND _role_tag = 'always' THEN _tag1
-            WHEN _count = 1 AND ends_with(_file_stem, '-' || _tag1) THEN NULL
-            WHEN _count = 1 AND _file_stem IS NOT NULL THEN _tag1
-        END AS _role,
+            WHEN _file_dest IS NOT NULL AND _tag1 = _file_dest THEN 'destination'
+            WHEN _count = 2 OR _role_tag = 'never' THEN 'destination'
+            WHEN _role_tag = 'always' THEN 'role'
+            WHEN ends_with(_file_stem, '-' || _tag1) THEN 'destination'
+            WHEN _file_stem IS NOT NULL THEN 'role'
+            ELSE 'destination'
+        END AS _tag1_is
+    FROM v
+), s AS (
+    SELECT *,
+        CASE WHEN _tag1_is = 'destination' THEN _tag1 END AS _destination,
+        CASE WHEN _tag1_is = 'destination' THEN _tag2 ELSE _tag1 END AS _role,
         _recorded_at || 'Z' AS _timestamp,
         NOT (_head <> '' AND _p > 0 AND _rule IS NOT NULL AND _consistent AND strpos(_tagtext, '[]') = 0 AND {ts_ok})
             AS _slow
-    FROM v
+    FROM w
 ), n AS (
     SELECT *,
         CASE
