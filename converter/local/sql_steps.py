@@ -3,8 +3,10 @@ converter/parsing/rules.py and engine.py have in Python)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from ..parsing.redaction import Redactor
 from ..parsing.rules import Condition, Step, When
 from .duckdb_backend import sql_string
 
@@ -66,3 +68,28 @@ def step_sql(step: Step, group_index: dict[str, int]) -> dict[str, str]:
                                 for w, values in step.first)
             out[name] = f"CASE WHEN {guard} THEN (CASE {branches} ELSE {column(name)} END) ELSE {column(name)} END"
     return out
+
+
+# `l.raw` holds the line with its line break (the ingest shares the chunk's bytes): drop it, and one CR
+BREAK_STRIPPED = ("CASE WHEN ends_with(l.raw, chr(13) || chr(10)) THEN left(l.raw, length(l.raw) - 2) "
+                  "WHEN ends_with(l.raw, chr(10)) THEN left(l.raw, length(l.raw) - 1) ELSE l.raw END")
+
+
+def _unnamed(pattern: str) -> str:
+    return re.sub(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>", "(?:", pattern)
+
+
+def redaction_sql(redactor: Redactor, text_fields: list[str]) -> list[str]:
+    """`SELECT * REPLACE` items masking secrets as Redactor.text does, for the redactor's fields among
+    `text_fields`: one pass of the rules' union first (most values hold no secret), then each rule."""
+    any_secret = sql_string("|".join(f"(?:{_unnamed(rx.pattern)})" for _n, rx in redactor.rules))
+    replacement = sql_string("\\1" + redactor.replacement + "\\3")
+    items = []
+    for name in redactor.fields:
+        if name not in text_fields:
+            continue
+        expr = column(name)
+        for _rule_name, rx in redactor.rules:
+            expr = f"regexp_replace({expr}, {sql_string(rx.pattern)}, {replacement}, 'g')"
+        items.append(f"CASE WHEN regexp_matches({column(name)}, {any_secret}) THEN {expr} ELSE {column(name)} END AS {column(name)}")
+    return items

@@ -16,7 +16,7 @@ from ..parsing.definitions import ParserDefinition
 from ..parsing.redaction import Redactor
 from ..regex_dialect import group_names
 from .duckdb_backend import sql_string
-from .sql_steps import column, step_sql
+from .sql_steps import BREAK_STRIPPED, column, redaction_sql, step_sql
 
 FAST_TIME = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
 FAST_HEAD_PROBE = "[2026-06-22T13:02:49Z] ["  # Kamal's own form, the one the fast path reads
@@ -71,10 +71,6 @@ def literal_frame(pattern: str) -> tuple[str, str, str] | None:
     if prefix is None or suffix is None:
         return None
     return groups[0].group(1), prefix, suffix
-
-
-def _unnamed(pattern: str) -> str:
-    return re.sub(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>", "(?:", pattern)
 
 
 def _case(pairs: list[tuple[int, str]], default: str = "NULL") -> str:
@@ -152,15 +148,7 @@ def text_query(definition: ParserDefinition, dictionary: FieldDictionary, redact
         items = ", ".join(f"CASE WHEN regexp_matches({column(subject)}, {sql_string(rx.pattern)}) THEN {sql_string(name)} END"
                           for name, rx in flags)
         flags_sql = f"CASE WHEN {column(subject)} IS NULL THEN NULL ELSE NULLIF(list_filter([{items}], lambda x: x IS NOT NULL), []) END"
-    redact = []
-    any_secret = sql_string("|".join(f"(?:{_unnamed(rx.pattern)})" for _n, rx in redactor.rules))
-    for name in redactor.fields:
-        if name in fields and dictionary[name].type in ("keyword", "text"):
-            expr = column(name)
-            for _rule_name, rx in redactor.rules:
-                expr = f"regexp_replace({expr}, {sql_string(rx.pattern)}, {sql_string(chr(92) + '1' + redactor.replacement + chr(92) + '3')}, 'g')"
-            # one pass of the combined pattern first: most values hold no secret
-            redact.append(f"CASE WHEN regexp_matches({column(name)}, {any_secret}) THEN {expr} ELSE {column(name)} END AS {column(name)}")
+    redact = redaction_sql(redactor, [n for n in fields if dictionary[n].type in ("keyword", "text")])
     final = []
     for name in produced_fields(definition, dictionary):
         if name == "performer":
@@ -175,9 +163,7 @@ def text_query(definition: ParserDefinition, dictionary: FieldDictionary, redact
     redact_cte = f", r AS (SELECT * REPLACE ({', '.join(redact)}) FROM {last})" if redact else f", r AS (SELECT * FROM {last})"
     return f"""
 WITH b AS (
-    SELECT l.source, l.line, f._file_stem, f._file_dest,
-           CASE WHEN ends_with(l.raw, chr(13) || chr(10)) THEN left(l.raw, length(l.raw) - 2)
-                WHEN ends_with(l.raw, chr(10)) THEN left(l.raw, length(l.raw) - 1) ELSE l.raw END AS raw
+    SELECT l.source, l.line, f._file_stem, f._file_dest, {BREAK_STRIPPED} AS raw
     FROM {lines} l JOIN {files} f ON l.source = f.source
 ), l AS (
     -- the fast path takes Kamal's own form only, `[YYYY-MM-DDTHH:MM:SSZ] [`; the rest is read in Python
