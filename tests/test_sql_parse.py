@@ -5,6 +5,7 @@ field of every event must be equal, and the summary counts too."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -30,10 +31,11 @@ def both(paths: list[str]) -> tuple[dict, dict, Summary, Summary]:  # type: igno
     sql_summary = Summary()
     source = EventSource(con, default_definitions(), dictionary, default_redactor(), Options(), sql_summary)
     names = [f.name for f in dictionary]
+    objects = {f.name for f in dictionary if f.type == "object"}
     got = {}
     for view in source.batches(paths):
         for row in con.execute(f"SELECT {', '.join(chr(34) + n + chr(34) for n in names)} FROM {view}").fetchall():
-            event = {k: v for k, v in zip(names, row, strict=True) if v is not None}
+            event = {k: (json.loads(v) if k in objects else v) for k, v in zip(names, row, strict=True) if v is not None}
             got[(event["source"], event["line"], event.get("record"))] = event
     FAST.append(source.fast_lines)
     python_summary = Summary()
@@ -51,10 +53,28 @@ def assert_same(paths: list[str]) -> int:
     return len(want)
 
 
-def test_golden_audit_corpora_and_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_golden_corpora_and_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    assert assert_same(["tests/parsers/audit", "samples"]) > 150
-    assert FAST[-1] > 120  # most lines are Kamal's own form and take the vectorized path
+    assert assert_same(["tests/parsers/audit", "tests/parsers/proxy", "samples"]) > 190
+    assert FAST[-1] > 150  # most lines are Kamal's own form and take the vectorized path
+
+
+def test_odd_proxy_lines_fall_back_to_python(tmp_path: Path) -> None:
+    random.seed(7)
+    base = [line for path in sorted((ROOT / "tests/parsers/proxy").glob("*.log"))
+            for line in path.read_bytes().splitlines() if line]
+    noise = [b'"', b"\\", b",", b":1", b"null", b"[]", b"{}", b'"time":"x",', b"NaN", b"\\u0000", b" ", b"\xff",
+             b'"msg":"Request",', b'"port":"443",', b'"tls":"true",']
+    lines = []
+    for _ in range(600):
+        line = bytearray(random.choice(base))
+        for _ in range(random.randint(0, 2)):
+            at = random.randint(0, len(line))
+            line[at:at] = random.choice(noise)
+        lines.append(bytes(line))
+    path = tmp_path / "kamal-proxy.log"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert assert_same([str(path)]) > 100
 
 
 def test_odd_lines_fall_back_to_python(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from ..parsing.reader import InputError, RawLine, _decode
 from ..parsing.redaction import Redactor
 from .events import to_arrow
 from .ingest import batches
+from .sql_json import json_query, supports
 from .sql_text import SQL_TYPES, text_query
 
 PYTHON_BATCH = 50_000
@@ -42,6 +43,7 @@ class EventSource:
         self.summary = summary
         self.parsers = {t: parser_for(d, dictionary, redactor) for t, d in definitions.items()}
         self.queries = {t: text_query(d, dictionary, redactor) for t, d in definitions.items() if d.format == "text"}
+        self.queries.update({t: json_query(d, dictionary, redactor) for t, d in definitions.items() if supports(d)})
         self.columns = ", ".join('"' + f.name + '"' for f in dictionary)
         self.fast_lines = 0  # lines the SQL parser read (the rest went to the Python parser)
         self.progress: Callable[[str, int], None] | None = None  # (source, position in the file) as it reads
@@ -87,9 +89,9 @@ class EventSource:
                 continue
             definition = self.definitions[log_type]
             parser = SourceParser(source, definition, self.parsers[log_type], self.options, stats)
-            if source != "-" and definition.format == "text" and stats.failed is None:
+            if source != "-" and log_type in self.queries and stats.failed is None:
                 opened.reader.close()  # the vectorized reader reads the file again, from the start
-                yield from self._text_batches(source, parser, stats)
+                yield from self._sql_batches(source, parser, stats)
             else:
                 yield from self._python_batches(parser.run(opened.lines))
             if self.progress is not None and source != "-":
@@ -107,7 +109,7 @@ class EventSource:
         if pending:
             yield self._python_view(pending)
 
-    def _text_batches(self, source: str, parser: SourceParser, stats: SourceStats) -> Iterator[str]:
+    def _sql_batches(self, source: str, parser: SourceParser, stats: SourceStats) -> Iterator[str]:
         stem = parser.ctx.path_captures.get("_file_stem")
         dest = audit_tags.file_destination(stem, parser.definition.known_destinations)
         self.con.execute("CREATE OR REPLACE TEMP TABLE files (source VARCHAR, _file_stem VARCHAR, _file_dest VARCHAR)")

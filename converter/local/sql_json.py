@@ -1,0 +1,197 @@
+"""A flat JSON parser definition (parsers/proxy.yml) as one DuckDB query over raw lines.
+
+The vectorized path takes the lines where reading is simple and exact: a JSON object (plain, or in
+Docker's json-file envelope with exactly `log`, `stream`, `time`), no duplicate keys, only keys the
+definition maps (so nothing goes to `extra`), every value of the type its field has, an RFC 3339 UTC
+time. Every other line is `_slow` and read by the Python parser; tests/test_sql_parse.py checks that
+both give the same events.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..fields import FieldDictionary
+from ..parsing.definitions import ParserDefinition
+from ..parsing.redaction import Redactor
+from .duckdb_backend import sql_string
+from .sql_steps import BREAK_STRIPPED, column, redaction_sql, step_sql, when_sql
+from .sql_text import SQL_TYPES, produced_fields
+
+FAST_TIME = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]+)?Z"
+FAST_IPV4 = "(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+
+
+def supports(definition: ParserDefinition) -> bool:
+    """Whether the definition is flat enough for this compiler (no expansion, top-level keys only)."""
+    if definition.format != "json" or definition.expand or definition.documents or (definition.derive and any(
+            s.strip for s in definition.derive)):
+        return False
+    pointers = [p for ps in definition.fields.values() for p in ps]
+    pointers += [p for case in definition.cases for ps in case.fields.values() for p in ps]
+    if any(len(p) != 1 for p in pointers) or len(definition.ts_sources) != 1:
+        return False
+    return all((e.keys and not e.prefix) or e.prefix for e in definition.envelopes)
+
+
+def _key(parts: tuple[str, ...]) -> str:
+    return parts[0]
+
+
+def _path(key: str) -> str:
+    return sql_string('$."' + key.replace('"', '\\"') + '"')
+
+
+def _member(key: str) -> str:
+    """The JSON text of a top-level member, from the struct the line was parsed into once."""
+    return "_s." + column(key)
+
+
+def _typed(key: str, field_type: str) -> tuple[str, str]:
+    """(value expression, check that the JSON value has the field's type) for a top-level key."""
+    kind = f"json_type({_member(key)})"
+    text = f"json_extract_string({_member(key)}, '$')"
+    if field_type in ("keyword", "text"):
+        return text, f"{kind} = 'VARCHAR'"
+    if field_type == "ip":
+        return text, f"{kind} = 'VARCHAR' AND regexp_full_match({text}, {sql_string(FAST_IPV4)})"
+    if field_type == "long":
+        value = f"TRY_CAST({text} AS BIGINT)"
+        return value, (f"(({kind} IN ('UBIGINT', 'BIGINT')) OR ({kind} = 'VARCHAR' AND regexp_full_match({text}, '-?[0-9]{{1,20}}')))"
+                       f" AND {value} IS NOT NULL")
+    if field_type == "double":
+        value = f"TRY_CAST({text} AS DOUBLE)"
+        return value, f"{kind} IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND isfinite({value})"
+    if field_type == "boolean":
+        return f"{text}::BOOLEAN", f"{kind} = 'BOOLEAN'"
+    if field_type == "keyword_list":
+        items = f"json_type({_member(key)}, '$[*]')"
+        value = (f"CASE WHEN {kind} = 'VARCHAR' THEN [{text}] "
+                 f"ELSE json_extract_string({_member(key)}, '$[*]')::VARCHAR[] END")
+        return value, f"({kind} = 'VARCHAR' OR ({kind} = 'ARRAY' AND list_bool_and(list_transform({items}, lambda t: t = 'VARCHAR')) IS NOT FALSE))"
+    return "NULL", "FALSE"
+
+
+def json_query(definition: ParserDefinition, dictionary: FieldDictionary, redactor: Redactor, lines: str = "lines") -> str:
+    """SELECT of the columns this log type can fill plus `_slow`, from `lines(source, line, raw)`."""
+    assert supports(definition)
+    fields = produced_fields(definition, dictionary)
+    wrapper = next((e for e in definition.envelopes if e.keys), None)
+    known = sorted({_key(p) for ps in definition.fields.values() for p in ps}
+                   | {_key(p) for case in definition.cases for ps in case.fields.values() for p in ps}
+                   | {_key(p) for p in definition.ignore} | {definition.ts_sources[0][1:]})
+    required = [list(keys) for keys in definition.detect_keys]
+    # the field each key feeds (globally), and per case
+    global_map = {name: [_key(p) for p in ps] for name, ps in definition.fields.items()}
+    values: dict[tuple[str, str], str] = {}
+    checks: list[str] = []
+    for key in known:
+        feeding = [n for n, ks in global_map.items() if key in ks] + [
+            n for case in definition.cases for n, ps in case.fields.items() if key in [_key(p) for p in ps]]
+        types = sorted({dictionary[n].type for n in feeding if n in dictionary}) or ["keyword"]
+        typed = [_typed(key, t) for t in types]
+        for field_type, (value, _check) in zip(types, typed, strict=True):
+            values[(key, field_type)] = value
+        if key != definition.ts_sources[0][1:]:
+            # the value must suit every field the key can feed (a string suits keyword and keyword_list)
+            kind = f"json_type({_member(key)})"
+            checks.append(f"({kind} IS NULL OR {kind} = 'NULL' OR ({' AND '.join(f'({c})' for _v, c in typed)}))")
+
+    def feed(keys: list[str], field_type: str) -> str:
+        present = [f"WHEN json_type({_member(k)}) NOT IN ('NULL') THEN {values[(k, field_type)]}"
+                   for k in keys if (k, field_type) in values]
+        return f"CASE {' '.join(present)} END" if present else "NULL"
+
+    def chosen_in(keys: list[str], claimed: set[str]) -> str:
+        """Whether the first present key of `keys` is one the case claims for another field."""
+        branches = [f"WHEN json_type({_member(k)}) NOT IN ('NULL') THEN {'TRUE' if k in claimed else 'FALSE'}"
+                    for k in keys]
+        return f"coalesce(CASE {' '.join(branches)} END, FALSE)" if branches else "FALSE"
+
+    # the globally mapped fields once (`_g_<name>`); the first case whose `when` holds, judged on them
+    base = {name: feed(keys, dictionary[name].type) for name, keys in global_map.items() if name in dictionary}
+    globals_sql = ", ".join(f"{expr} AS {column('_g_' + name)}" for name, expr in base.items())
+    case_when = []
+    for i, case in enumerate(definition.cases):
+        condition = when_sql(case.when)
+        for name in base:
+            condition = condition.replace(column(name), column("_g_" + name))
+        case_when.append(f"WHEN {condition} THEN {i}")
+    case_index = f"CASE {' '.join(case_when)} END" if case_when else "NULL"
+    out: dict[str, str] = {}
+    for name in fields:
+        if name in ("source", "line", "log_type", "timestamp") or name not in dictionary:
+            continue
+        branches = []
+        for i, case in enumerate(definition.cases):
+            claimed = {_key(p) for ps in case.fields.values() for p in ps}
+            if name in case.set:
+                branches.append(f"WHEN {i} THEN {sql_string(str(case.set[name]))}")
+            elif name in case.fields:
+                branches.append(f"WHEN {i} THEN {feed([_key(p) for p in case.fields[name]], dictionary[name].type)}")
+            elif name in global_map and claimed & set(global_map[name]):
+                if len(global_map[name]) == 1:  # its one key feeds another field in this case
+                    branches.append(f"WHEN {i} THEN NULL")
+                else:
+                    branches.append(f"WHEN {i} THEN CASE WHEN {chosen_in(global_map[name], claimed)} THEN NULL "
+                                    f"ELSE {column('_g_' + name)} END")
+        default = column("_g_" + name) if name in base else "NULL"
+        if name in definition.drop_empty:
+            default = f"NULLIF({default}, '')"
+        expr = f"CASE _case {' '.join(branches)} ELSE {default} END" if branches else default
+        if wrapper is not None and name in wrapper.fields:
+            expr = f"CASE WHEN _wrapped THEN json_extract_string(raw, '$.stream') ELSE {expr} END"
+        out[name] = f"CAST({expr} AS {SQL_TYPES[dictionary[name].type]})"
+    time_key = definition.ts_sources[0][1:]
+    time_text = f"json_extract_string({_member(time_key)}, '$')"
+    fraction = f"rtrim(regexp_extract({time_text}, '\\.([0-9]+)Z$', 1), '0')"
+    timestamp = (f"substr({time_text}, 1, 19) || CASE WHEN {fraction} = '' THEN '' ELSE '.' || {fraction} END || 'Z'")
+    fast_time = (f"json_type({_member(time_key)}) = 'VARCHAR' AND regexp_full_match({time_text}, {sql_string(FAST_TIME)}) "
+                 f"AND substr({time_text}, 18, 2) < '60' AND TRY_CAST(substr({time_text}, 1, 19) AS TIMESTAMP) IS NOT NULL")
+    wrapped = "FALSE"
+    if wrapper is not None:
+        wrapped = ("CASE WHEN _raw_obj THEN list_sort(json_keys(raw)) = ['log', 'stream', 'time'] "
+                   "AND json_type(raw, '$.log') = 'VARCHAR' AND json_type(raw, '$.stream') = 'VARCHAR' ELSE FALSE END")
+    has_required = " OR ".join("(" + " AND ".join(f"list_contains(_keys, {sql_string(k)})" for k in keys) + ")"
+                               for keys in required) or "TRUE"
+    structure = sql_string(json.dumps({k: "JSON" for k in known}))
+    keys_known = f"list_bool_and(list_transform(_keys, lambda k: k IN ({', '.join(sql_string(k) for k in known)})))"
+    steps = [step_sql(step, {}) for step in definition.derive]
+    derive_ctes = "".join(f", d{i} AS (SELECT * REPLACE ({', '.join(f'{e} AS {column(n)}' for n, e in sql.items())}) FROM d{i - 1})"
+                          for i, sql in enumerate(steps, start=1) if sql)
+    last = f"d{len([s for s in steps if s])}"
+    redact = redaction_sql(redactor, [n for n in fields if dictionary[n].type in ("keyword", "text")])
+    redact_cte = f", r AS (SELECT * REPLACE ({', '.join(redact)}) FROM {last})" if redact else f", r AS (SELECT * FROM {last})"
+    final = ", ".join(column(n) for n in fields)
+    return f"""
+WITH b AS (
+    SELECT l.source, l.line, {BREAK_STRIPPED} AS raw FROM {lines} l
+), o AS (
+    SELECT *, coalesce(try(json_type(raw)) = 'OBJECT', FALSE) AS _raw_obj FROM b
+), e AS (
+    SELECT *, {wrapped} AS _wrapped FROM o
+), j AS (
+    SELECT *, CASE WHEN _wrapped THEN json_extract_string(raw, '$.log') ELSE raw END AS _body FROM e
+), k AS (
+    SELECT *, CASE WHEN _wrapped THEN coalesce(try(json_type(_body)) = 'OBJECT', FALSE) ELSE _raw_obj END AS _ok FROM j
+), m AS (
+    -- parsed once: every known member as JSON text (json_* on the whole line would parse it again each time)
+    SELECT *, CASE WHEN _ok THEN json_keys(_body) END AS _keys,
+           CASE WHEN _ok THEN json_transform(_body, {structure}) END AS _s
+    FROM k
+), g AS (
+    SELECT *, {globals_sql or "NULL AS _none"} FROM m WHERE TRUE
+), c AS (
+    SELECT *, CASE WHEN _ok THEN {case_index} END AS _case,
+           NOT CASE WHEN _ok AND len(_keys) = len(list_distinct(_keys)) AND {keys_known}
+                    THEN coalesce(({has_required}) AND {fast_time} AND {' AND '.join(checks) or 'TRUE'}, FALSE)
+                    ELSE FALSE END AS _slow
+    FROM g
+), d0 AS (
+    SELECT source, line, _slow, {sql_string(definition.log_type)} AS log_type,
+           CASE WHEN NOT _slow THEN {timestamp} END AS timestamp,
+           {', '.join(f'CASE WHEN NOT _slow THEN {expr} END AS {column(n)}' for n, expr in out.items())}
+    FROM c
+){derive_ctes}{redact_cte}
+SELECT {final}, _slow FROM r
+"""
