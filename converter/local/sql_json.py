@@ -47,28 +47,37 @@ def _member(key: str) -> str:
     return "_s." + column(key)
 
 
-def _typed(key: str, field_type: str) -> tuple[str, str]:
-    """(value expression, check that the JSON value has the field's type) for a top-level key."""
-    kind = f"json_type({_member(key)})"
-    text = f"json_extract_string({_member(key)}, '$')"
+# The JSON type a member may have for a field of each type, as json_structure() names it.
+SHAPES = {"keyword": ["VARCHAR"], "text": ["VARCHAR"], "ip": ["VARCHAR"], "long": ["UBIGINT", "BIGINT", "VARCHAR"],
+          "double": ["UBIGINT", "BIGINT", "DOUBLE"], "boolean": ["BOOLEAN"], "keyword_list": ["VARCHAR", '["VARCHAR"]']}
+# How json_transform() reads a member for a field of each type (one parse of the line for all).
+TRANSFORM = {"keyword": "VARCHAR", "text": "VARCHAR", "ip": "VARCHAR", "long": "VARCHAR", "double": "DOUBLE",
+             "boolean": "BOOLEAN", "keyword_list": "JSON"}
+
+
+def _typed(key: str, field_type: str, transformed: str) -> tuple[str, str]:
+    """(value expression, row check) for a member read by json_transform as TRANSFORM[field_type]
+    (or as JSON when `transformed` is "JSON" because the key feeds fields of several types)."""
+    member = _member(key)
+    shape = column("_t_" + key)
+    text = member if transformed == "VARCHAR" else f"json_extract_string({member}, '$')"
     if field_type in ("keyword", "text"):
-        return text, f"{kind} = 'VARCHAR'"
+        return text, "TRUE"
     if field_type == "ip":
-        return text, f"{kind} = 'VARCHAR' AND regexp_full_match({text}, {sql_string(FAST_IPV4)})"
+        return text, f"regexp_full_match({text}, {sql_string(FAST_IPV4)})"
     if field_type == "long":
         value = f"TRY_CAST({text} AS BIGINT)"
-        return value, (f"(({kind} IN ('UBIGINT', 'BIGINT')) OR ({kind} = 'VARCHAR' AND regexp_full_match({text}, '-?[0-9]{{1,20}}')))"
-                       f" AND {value} IS NOT NULL")
+        return value, f"{value} IS NOT NULL AND ({shape} <> 'VARCHAR' OR regexp_full_match({text}, '-?[0-9]{{1,20}}'))"
     if field_type == "double":
-        value = f"TRY_CAST({text} AS DOUBLE)"
-        return value, f"{kind} IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND isfinite({value})"
+        value = member if transformed == "DOUBLE" else f"TRY_CAST({text} AS DOUBLE)"
+        return value, f"isfinite({value})"
     if field_type == "boolean":
-        return f"{text}::BOOLEAN", f"{kind} = 'BOOLEAN'"
+        return (member if transformed == "BOOLEAN" else f"{text}::BOOLEAN"), "TRUE"
     if field_type == "keyword_list":
-        items = f"json_type({_member(key)}, '$[*]')"
-        value = (f"CASE WHEN {kind} = 'VARCHAR' THEN [{text}] "
-                 f"ELSE json_extract_string({_member(key)}, '$[*]')::VARCHAR[] END")
-        return value, f"({kind} = 'VARCHAR' OR ({kind} = 'ARRAY' AND list_bool_and(list_transform({items}, lambda t: t = 'VARCHAR')) IS NOT FALSE))"
+        json_member = member if transformed == "JSON" else f"to_json({member})"
+        value = (f"CASE WHEN {shape} = 'VARCHAR' THEN [json_extract_string({json_member}, '$')] "
+                 f"ELSE json_extract_string({json_member}, '$[*]')::VARCHAR[] END")
+        return value, "TRUE"
     return "NULL", "FALSE"
 
 
@@ -84,28 +93,37 @@ def json_query(definition: ParserDefinition, dictionary: FieldDictionary, redact
     # the field each key feeds (globally), and per case
     global_map = {name: [_key(p) for p in ps] for name, ps in definition.fields.items()}
     values: dict[tuple[str, str], str] = {}
-    checks: list[str] = []
+    row_checks: list[str] = []
+    shape_checks: list[str] = []
+    transform: dict[str, str] = {}
+    time_key = definition.ts_sources[0][1:]
     for key in known:
         feeding = [n for n, ks in global_map.items() if key in ks] + [
             n for case in definition.cases for n, ps in case.fields.items() if key in [_key(p) for p in ps]]
         types = sorted({dictionary[n].type for n in feeding if n in dictionary}) or ["keyword"]
-        typed = [_typed(key, t) for t in types]
-        for field_type, (value, _check) in zip(types, typed, strict=True):
+        if key == time_key:
+            types = ["keyword"]
+        transform[key] = TRANSFORM[types[0]] if len(types) == 1 else "JSON"
+        shape = column("_t_" + key)
+        # the member's JSON type must suit every field the key can feed (a string suits keyword and keyword_list)
+        allowed = set.intersection(*(set(SHAPES[t]) for t in types))
+        shape_checks.append(f"({shape} IS NULL OR {shape} = 'NULL' OR {shape} IN ({', '.join(sql_string(a) for a in sorted(allowed))}))")
+        for field_type in types:
+            value, check = _typed(key, field_type, transform[key])
             values[(key, field_type)] = value
-        if key != definition.ts_sources[0][1:]:
-            # the value must suit every field the key can feed (a string suits keyword and keyword_list)
-            kind = f"json_type({_member(key)})"
-            checks.append(f"({kind} IS NULL OR {kind} = 'NULL' OR ({' AND '.join(f'({c})' for _v, c in typed)}))")
+            if check != "TRUE" and key != time_key:
+                row_checks.append(f"({shape} IS NULL OR {shape} = 'NULL' OR ({check}))")
+
+    def present(key: str) -> str:
+        return f"coalesce({column('_t_' + key)} <> 'NULL', FALSE)"
 
     def feed(keys: list[str], field_type: str) -> str:
-        present = [f"WHEN json_type({_member(k)}) NOT IN ('NULL') THEN {values[(k, field_type)]}"
-                   for k in keys if (k, field_type) in values]
-        return f"CASE {' '.join(present)} END" if present else "NULL"
+        branches = [f"WHEN {present(k)} THEN {values[(k, field_type)]}" for k in keys if (k, field_type) in values]
+        return f"CASE {' '.join(branches)} END" if branches else "NULL"
 
     def chosen_in(keys: list[str], claimed: set[str]) -> str:
         """Whether the first present key of `keys` is one the case claims for another field."""
-        branches = [f"WHEN json_type({_member(k)}) NOT IN ('NULL') THEN {'TRUE' if k in claimed else 'FALSE'}"
-                    for k in keys]
+        branches = [f"WHEN {present(k)} THEN {'TRUE' if k in claimed else 'FALSE'}" for k in keys]
         return f"coalesce(CASE {' '.join(branches)} END, FALSE)" if branches else "FALSE"
 
     # the globally mapped fields once (`_g_<name>`); the first case whose `when` holds, judged on them
@@ -142,20 +160,20 @@ def json_query(definition: ParserDefinition, dictionary: FieldDictionary, redact
         if wrapper is not None and name in wrapper.fields:
             expr = f"CASE WHEN _wrapped THEN json_extract_string(raw, '$.stream') ELSE {expr} END"
         out[name] = f"CAST({expr} AS {SQL_TYPES[dictionary[name].type]})"
-    time_key = definition.ts_sources[0][1:]
-    time_text = f"json_extract_string({_member(time_key)}, '$')"
+    time_text = _member(time_key)
     fraction = f"rtrim(regexp_extract({time_text}, '\\.([0-9]+)Z$', 1), '0')"
     timestamp = (f"substr({time_text}, 1, 19) || CASE WHEN {fraction} = '' THEN '' ELSE '.' || {fraction} END || 'Z'")
-    fast_time = (f"json_type({_member(time_key)}) = 'VARCHAR' AND regexp_full_match({time_text}, {sql_string(FAST_TIME)}) "
+    fast_time = (f"{column('_t_' + time_key)} = 'VARCHAR' AND regexp_full_match({time_text}, {sql_string(FAST_TIME)}) "
                  f"AND substr({time_text}, 18, 2) < '60' AND TRY_CAST(substr({time_text}, 1, 19) AS TIMESTAMP) IS NOT NULL")
     wrapped = "FALSE"
     if wrapper is not None:
         wrapped = ("CASE WHEN _raw_obj THEN list_sort(json_keys(raw)) = ['log', 'stream', 'time'] "
                    "AND json_type(raw, '$.log') = 'VARCHAR' AND json_type(raw, '$.stream') = 'VARCHAR' ELSE FALSE END")
-    has_required = " OR ".join("(" + " AND ".join(f"list_contains(_keys, {sql_string(k)})" for k in keys) + ")"
+    has_required = " OR ".join("(" + " AND ".join(f"list_contains(_shape_keys, {sql_string(k)})" for k in keys) + ")"
                                for keys in required) or "TRUE"
-    structure = sql_string(json.dumps({k: "JSON" for k in known}))
-    keys_known = f"list_bool_and(list_transform(_keys, lambda k: k IN ({', '.join(sql_string(k) for k in known)})))"
+    structure = sql_string(json.dumps({k: transform[k] for k in known}))
+    shape_types = ", ".join(f"json_extract_string(_structure, {_path(k)}) AS {column('_t_' + k)}" for k in known)
+    keys_known = f"list_bool_and(list_transform(_shape_keys, lambda k: k IN ({', '.join(sql_string(k) for k in known)})))"
     steps = [step_sql(step, {}) for step in definition.derive]
     derive_ctes = "".join(f", d{i} AS (SELECT * REPLACE ({', '.join(f'{e} AS {column(n)}' for n, e in sql.items())}) FROM d{i - 1})"
                           for i, sql in enumerate(steps, start=1) if sql)
@@ -175,17 +193,23 @@ WITH b AS (
 ), k AS (
     SELECT *, CASE WHEN _wrapped THEN coalesce(try(json_type(_body)) = 'OBJECT', FALSE) ELSE _raw_obj END AS _ok FROM j
 ), m AS (
-    -- parsed once: every known member as JSON text (json_* on the whole line would parse it again each time)
+    -- parsed once into the members the definition maps; its shape (keys and JSON types) once more
     SELECT *, CASE WHEN _ok THEN json_keys(_body) END AS _keys,
+           CASE WHEN _ok THEN json_structure(_body) END AS _structure,
            CASE WHEN _ok THEN json_transform(_body, {structure}) END AS _s
     FROM k
+), shapes AS (
+    -- the checks that depend only on the shape run once per distinct shape, not once per line
+    SELECT _structure, _shape_keys, {shape_types},
+           coalesce({keys_known} AND ({has_required}) AND {' AND '.join(shape_checks) or 'TRUE'}, FALSE) AS _shape_ok
+    FROM (SELECT DISTINCT _structure, json_keys(_structure) AS _shape_keys FROM m WHERE _ok)
 ), g AS (
-    SELECT *, {globals_sql or "NULL AS _none"} FROM m WHERE TRUE
+    SELECT m.*, shapes.* EXCLUDE (_structure), {globals_sql or "NULL AS _none"}
+    FROM m LEFT JOIN shapes ON m._structure = shapes._structure
 ), c AS (
     SELECT *, CASE WHEN _ok THEN {case_index} END AS _case,
-           NOT CASE WHEN _ok AND len(_keys) = len(list_distinct(_keys)) AND {keys_known}
-                    THEN coalesce(({has_required}) AND {fast_time} AND {' AND '.join(checks) or 'TRUE'}, FALSE)
-                    ELSE FALSE END AS _slow
+           NOT coalesce(_ok AND _shape_ok AND len(_keys) = len(list_distinct(_keys))
+                        AND {fast_time} AND {' AND '.join(row_checks) or 'TRUE'}, FALSE) AS _slow
     FROM g
 ), d0 AS (
     SELECT source, line, _slow, {sql_string(definition.log_type)} AS log_type,
