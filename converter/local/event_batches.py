@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -23,11 +22,6 @@ from .sql_json import json_query, supports
 from .sql_text import SQL_TYPES, text_query
 
 PYTHON_BATCH = 50_000
-
-
-@dataclass
-class EventBatch:
-    table: str  # a DuckDB table holding this batch's events (dictionary columns, typed)
 
 
 class EventSource:
