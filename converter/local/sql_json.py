@@ -14,6 +14,7 @@ import json
 from ..fields import FieldDictionary
 from ..parsing.definitions import ParserDefinition
 from ..parsing.redaction import Redactor
+from ..regex_dialect import group_names
 from .duckdb_backend import sql_string
 from .sql_steps import BREAK_STRIPPED, column, redaction_sql, step_sql, when_sql
 from .sql_text import SQL_TYPES, produced_fields
@@ -174,7 +175,8 @@ def json_query(definition: ParserDefinition, dictionary: FieldDictionary, redact
     structure = sql_string(json.dumps({k: transform[k] for k in known}))
     shape_types = ", ".join(f"json_extract_string(_structure, {_path(k)}) AS {column('_t_' + k)}" for k in known)
     keys_known = f"list_bool_and(list_transform(_shape_keys, lambda k: k IN ({', '.join(sql_string(k) for k in known)})))"
-    steps = [step_sql(step, {}) for step in definition.derive]
+    steps = [step_sql(step, {n: k for k, n in enumerate(group_names(step.regex.pattern), start=1)} if step.regex else {})
+             for step in definition.derive]
     derive_ctes = "".join(f", d{i} AS (SELECT * REPLACE ({', '.join(f'{e} AS {column(n)}' for n, e in sql.items())}) FROM d{i - 1})"
                           for i, sql in enumerate(steps, start=1) if sql)
     last = f"d{len([s for s in steps if s])}"
