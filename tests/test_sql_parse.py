@@ -59,19 +59,25 @@ def test_golden_corpora_and_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     assert FAST[-1] > 150  # most lines are Kamal's own form and take the vectorized path
 
 
+def mutated(base: list[bytes], noise: list[bytes], count: int, seed: int) -> list[bytes]:
+    """`count` real lines with up to two pieces of `noise` inserted at random places (reproducible)."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(count):
+        line = bytearray(rng.choice(base))
+        for _ in range(rng.randint(0, 2)):
+            at = rng.randint(0, len(line))
+            line[at:at] = rng.choice(noise)
+        lines.append(bytes(line))
+    return lines
+
+
 def test_odd_proxy_lines_fall_back_to_python(tmp_path: Path) -> None:
-    random.seed(7)
     base = [line for path in sorted((ROOT / "tests/parsers/proxy").glob("*.log"))
             for line in path.read_bytes().splitlines() if line]
     noise = [b'"', b"\\", b",", b":1", b"null", b"[]", b"{}", b'"time":"x",', b"NaN", b"\\u0000", b" ", b"\xff",
              b'"msg":"Request",', b'"port":"443",', b'"tls":"true",']
-    lines = []
-    for _ in range(600):
-        line = bytearray(random.choice(base))
-        for _ in range(random.randint(0, 2)):
-            at = random.randint(0, len(line))
-            line[at:at] = random.choice(noise)
-        lines.append(bytes(line))
+    lines = mutated(base, noise, 600, seed=7)
     path = tmp_path / "kamal-proxy.log"
     path.write_bytes(b"\n".join(lines) + b"\n")
     assert assert_same([str(path)]) > 100
@@ -79,17 +85,10 @@ def test_odd_proxy_lines_fall_back_to_python(tmp_path: Path) -> None:
 
 def test_odd_lines_fall_back_to_python(tmp_path: Path) -> None:
     """Generated variants of real lines: forged tags, control characters, zones, CRLF, blanks, bad bytes."""
-    random.seed(42)
     base = [line for line in (ROOT / "tests/parsers/audit/kamal2/home/deploy/.kamal/shop-api-production-audit.log")
             .read_bytes().splitlines() if line]
     noise = [b"] [", b"[", b"]", b"\t", b"\x1b", b" ", b"\xff", b"'", b"Z", b".123", b"+02:00", b"", b"\r", b"[]"]
-    lines = []
-    for _ in range(600):
-        line = bytearray(random.choice(base))
-        for _ in range(random.randint(0, 2)):
-            at = random.randint(0, len(line))
-            line[at:at] = random.choice(noise)
-        lines.append(bytes(line))
+    lines = mutated(base, noise, 600, seed=42)
     (tmp_path / ".kamal").mkdir()
     path = tmp_path / ".kamal" / "shop-api-production-audit.log"
     path.write_bytes(b"\n".join(lines) + b"\r\n\n   \n\xef\xbb\xbf" + base[0] + b"\n")
