@@ -76,8 +76,9 @@ def test_odd_proxy_lines_fall_back_to_python(tmp_path: Path) -> None:
     base = [line for path in sorted((ROOT / "tests/parsers/proxy").glob("*.log"))
             for line in path.read_bytes().splitlines() if line]
     noise = [b'"', b"\\", b",", b":1", b"null", b"[]", b"{}", b'"time":"x",', b"NaN", b"\\u0000", b" ", b"\xff",
-             b'"msg":"Request",', b'"port":"443",', b'"tls":"true",']
-    lines = mutated(base, noise, 600, seed=7)
+             b'"msg":"Request",', b'"port":"443",', b'"tls":"true",', b",]", b",}", b'"hosts":[],', b'"status":1e3,',
+             b'"client_addr":"1.2.3.04",', b'"time":"2026-09-01T10:00:00.000Z",']
+    lines = mutated(base, noise, 2000, seed=7)
     path = tmp_path / "kamal-proxy.log"
     path.write_bytes(b"\n".join(lines) + b"\n")
     assert assert_same([str(path)]) > 100

@@ -187,7 +187,9 @@ def json_query(definition: ParserDefinition, dictionary: FieldDictionary, redact
 WITH b AS (
     SELECT l.source, l.line, {BREAK_STRIPPED} AS raw FROM {lines} l
 ), o AS (
-    SELECT *, coalesce(try(json_type(raw)) = 'OBJECT', FALSE) AS _raw_obj FROM b
+    -- DuckDB's JSON reader also takes trailing commas, which JSON (and the Python parser) refuse:
+    -- a line with `,]` or `,}}` anywhere is left to Python
+    SELECT *, coalesce(try(json_type(raw)) = 'OBJECT', FALSE) AND NOT regexp_matches(raw, ',[ \\t]*[\\]}}]') AS _raw_obj FROM b
 ), e AS (
     SELECT *, {wrapped} AS _wrapped FROM o
 ), j AS (
