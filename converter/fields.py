@@ -79,9 +79,6 @@ class FieldDictionary:
     def names(self) -> list[str]:
         return list(self._fields)
 
-    def for_source(self, log_type: str) -> list[Field]:
-        return [f for f in self._fields.values() if log_type in f.sources]
-
     def order(self) -> dict[str, int]:
         """Position of each field, for emitting event keys in dictionary order."""
         return {name: i for i, name in enumerate(self._fields)}

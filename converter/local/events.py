@@ -11,7 +11,6 @@ import pyarrow as pa
 
 from ..fields import FieldDictionary
 
-FRAMING = ("source", "line", "record")
 _ARROW: dict[str, pa.DataType] = {
     "keyword": pa.string(), "text": pa.string(), "ip": pa.string(), "timestamp": pa.string(),
     "long": pa.int64(), "double": pa.float64(), "boolean": pa.bool_(),

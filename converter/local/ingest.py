@@ -24,7 +24,6 @@ CHUNK_BYTES = 32 << 20
 @dataclass
 class LineBatch:
     source: str
-    first_line: int  # the number of the chunk's first line
     lines: pa.Table  # source, line, raw: the lines the SQL parser takes
     leftovers: list[tuple[int, bytes]] = field(default_factory=list)  # (number, bytes) for the Python parser
     count: int = 0  # physical lines in the chunk
@@ -110,12 +109,5 @@ def batches(source: str, display: str, max_line_bytes: int,
             texts = [chunk[starts[i]:ends[i] + 1].decode("utf-8") for i in keep]
             lines = pa.table({"line": pa.array(keep + number, pa.int64()), "raw": pa.array(texts, pa.large_string())})
         source_array = pa.DictionaryArray.from_arrays(pa.array(np.zeros(lines.num_rows, dtype=np.int32)), pa.array([display]))
-        yield LineBatch(display, number, lines.add_column(0, "source", source_array), leftovers, count)
+        yield LineBatch(display, lines.add_column(0, "source", source_array), leftovers, count)
         number += count
-
-
-def _blank(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Lines made only of spaces and tabs (vectorized: count the other bytes per line)."""
-    other = ~((data == 32) | (data == 9) | (data == 10) | (data == 13))
-    cumulative = np.concatenate(([0], np.cumsum(other, dtype=np.int64)))
-    return (cumulative[ends] - cumulative[starts]) == 0

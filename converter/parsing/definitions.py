@@ -18,7 +18,6 @@ from ..yamlpos import LineMap, load_yaml
 from . import pointer
 from .rules import Condition, Step, When
 
-ROLE_TAGS = ("always", "never", "optional")
 NOT_DEFINITIONS = {"fields.yml", "redaction.yml"}  # the other content of parsers/
 
 
