@@ -35,6 +35,10 @@ class LineMap:
             parts = parts[:-1]
 
 
+# libyaml's parser when PyYAML was built with it (the same nodes and marks, several times faster)
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: JsonPath, lines: LineMap, source: str) -> Any:
     lines.record(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
@@ -58,7 +62,7 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: JsonPath, lines: Li
 def load_yaml_text(text: str, source: str) -> tuple[Any, LineMap]:
     """Parse one YAML document from `text`; `source` names it in errors."""
     lines = LineMap()
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:

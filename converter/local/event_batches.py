@@ -38,6 +38,11 @@ class EventSource:
         self.parsers = {t: parser_for(d, dictionary, redactor) for t, d in definitions.items()}
         self.queries = {t: text_query(d, dictionary, redactor) for t, d in definitions.items() if d.format == "text"}
         self.queries.update({t: json_query(d, dictionary, redactor) for t, d in definitions.items() if supports(d)})
+        # the same queries over `wanted_lines`: the few lines `full_rows` parses again in full
+        self.wanted_queries = {t: text_query(d, dictionary, redactor, lines="wanted_lines")
+                               for t, d in definitions.items() if d.format == "text"}
+        self.wanted_queries.update({t: json_query(d, dictionary, redactor, lines="wanted_lines")
+                                    for t, d in definitions.items() if supports(d)})
         self.columns = ", ".join('"' + f.name + '"' for f in dictionary)
         self.fast_lines = 0  # lines the SQL parser read (the rest went to the Python parser)
         self.progress: Callable[[str, int], None] | None = None  # (source, position in the file) as it reads
@@ -65,11 +70,9 @@ class EventSource:
         (on the batch view): lines the SQL parser read are parsed again in full, only these."""
         rows = self.con.execute(f"SELECT {self.columns} FROM {view} WHERE NOT _sql AND ({condition})").fetchall()
         if self._full_query is not None:
-            wanted = [int(r[0]) for r in self.con.execute(f"SELECT line FROM {view} WHERE _sql AND ({condition})").fetchall()]
-            # a literal list, which DuckDB pushes down to the scan: only these lines are parsed again
-            for start in range(0, len(wanted), 1000):
-                numbers = ", ".join(str(n) for n in wanted[start:start + 1000])
-                rows += self.con.execute(f"SELECT {self._full_columns} FROM ({self._full_query}) WHERE line IN ({numbers})").fetchall()
+            self.con.execute("CREATE OR REPLACE TEMP TABLE wanted_lines AS SELECT * FROM lines "
+                             f"WHERE line IN (SELECT line FROM {view} WHERE _sql AND ({condition}))")
+            rows += self.con.execute(f"SELECT {self._full_columns} FROM ({self._full_query})").fetchall()
         return rows
 
     def batches(self, paths: list[str]) -> Iterator[str]:
@@ -122,7 +125,7 @@ class EventSource:
                 produced = [n for n in self.typed_names[parser.definition.log_type] if self.needed is None or n in self.needed]
                 self.con.execute("CREATE OR REPLACE TEMP TABLE parsed AS SELECT "
                                  f"{', '.join(chr(34) + n + chr(34) for n in produced)}, _slow FROM ({query})")
-                self._full_query = query
+                self._full_query = self.wanted_queries[parser.definition.log_type]
                 self._full_columns = ", ".join(
                     f'"{f.name}"' if f.name in self.typed_names[parser.definition.log_type] else f'NULL::{SQL_TYPES[f.type]} AS "{f.name}"'
                     for f in self.dictionary)
