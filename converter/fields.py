@@ -59,13 +59,46 @@ def _example_fits(field_type: str, value: Any) -> bool:
 value_fits = _example_fits
 
 
+@dataclass(frozen=True)
+class LogSource:
+    """How a log type appears to Sigma rules (`logsource`) and in Splunk and Elastic."""
+
+    log_type: str
+    description: str
+    sigma: dict[str, str]
+    conditions: dict[str, str]
+    splunk_sourcetype: str
+    splunk_macro: str
+    elastic_dataset: str | None
+    elastic_index: tuple[str, ...]
+
+    def matches(self, product: str | None, service: str | None, category: str | None) -> bool:
+        """Whether a rule's logsource selects this log type (every attribute the rule names agrees)."""
+        wanted = {"product": product, "service": service, "category": category}
+        named = {k: v for k, v in wanted.items() if v}
+        return bool(named) and all(self.sigma.get(k) == v for k, v in named.items()) and \
+            all(k in named for k in self.sigma if k != "product")
+
+
 class FieldDictionary:
     """All fields by name, in file order, with the log types that carry each."""
 
-    def __init__(self, fields: list[Field], log_types: list[str], path: Path) -> None:
+    def __init__(self, fields: list[Field], log_types: list[str], path: Path,
+                 logsources: dict[str, LogSource] | None = None) -> None:
         self.path = path
         self.log_types = tuple(log_types)
         self._fields = {f.name: f for f in fields}
+        self.logsources = logsources or {}
+
+    def fields_of(self, log_type: str) -> list[Field]:
+        return [f for f in self._fields.values() if log_type in f.sources]
+
+    def logsource_of(self, product: str | None, service: str | None, category: str | None) -> LogSource | None:
+        """The log type a Sigma `logsource` selects, or None when it is none of ours."""
+        for source in self.logsources.values():
+            if source.matches(product, service, category):
+                return source
+        return None
 
     def __contains__(self, name: object) -> bool:
         return name in self._fields
@@ -117,9 +150,24 @@ def load_field_dictionary(path: Path | None = None) -> FieldDictionary:
         fields.append(Field(name=name, type=raw["type"], description=raw["description"].strip(),
                             example=raw["example"], ecs=raw["ecs"], splunk=raw["splunk"],
                             sources=tuple(raw["sources"])))
+    logsources: dict[str, LogSource] = {}
+    for log_type, raw in data["logsources"].items():
+        if log_type not in log_types:
+            errors.append(ContentError(path, lines.line_of(["logsources", log_type]), f"logsources: unknown log type {log_type!r}"))
+            continue
+        for name in raw.get("conditions", {}):
+            if name not in seen:
+                errors.append(ContentError(path, lines.line_of(["logsources", log_type, "conditions"]),
+                                           f"logsources.{log_type}: condition on unknown field {name!r}"))
+        logsources[log_type] = LogSource(log_type, raw["description"], dict(raw["sigma"]), dict(raw.get("conditions", {})),
+                                         raw["splunk"]["sourcetype"], raw["splunk"]["macro"],
+                                         raw["elastic"].get("dataset"), tuple(raw["elastic"]["index"]))
+    for log_type in log_types:
+        if log_type not in data["logsources"]:
+            errors.append(ContentError(path, lines.line_of(["logsources"]), f"logsources: log type {log_type!r} is missing"))
     if errors:
         raise ContentErrors(errors)
-    return FieldDictionary(fields, log_types, path)
+    return FieldDictionary(fields, log_types, path, logsources)
 
 
 @cache
@@ -127,4 +175,4 @@ def default_dictionary() -> FieldDictionary:
     return load_field_dictionary()
 
 
-__all__ = ["Field", "FieldDictionary", "default_dictionary", "load_field_dictionary", "value_fits"]
+__all__ = ["Field", "FieldDictionary", "LogSource", "default_dictionary", "load_field_dictionary", "value_fits"]

@@ -14,7 +14,9 @@ from sigma.rule import SigmaRule
 from ..content import content_root
 from ..errors import ContentError
 from ..fields import FieldDictionary
-from .duckdb_backend import DuckDBBackend, sql_string
+from ..pipelines import pipeline
+from ..tuning import Tuning, load_tuning
+from .duckdb_backend import DuckDBBackend
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 
@@ -78,14 +80,16 @@ def rule_files(directory: Path) -> list[Path]:
 
 def _log_types(rule: SigmaRule, dictionary: FieldDictionary) -> tuple[str, ...]:
     logsource = rule.logsource
-    if logsource.product == "kamal" and logsource.service in dictionary.log_types:
-        return (logsource.service,)
-    return ()
+    source = dictionary.logsource_of(logsource.product, logsource.service, logsource.category)
+    return (source.log_type,) if source is not None else ()
 
 
-def compile_rules(directory: Path, dictionary: FieldDictionary) -> RuleSet:
-    """Every rule under `directory`, compiled or refused with a reason; unreadable files are errors."""
-    backend = DuckDBBackend(field_types={f.name: f.type for f in dictionary})
+def compile_rules(directory: Path, dictionary: FieldDictionary, tuning: Tuning | None = None) -> RuleSet:
+    """Every rule under `directory`, compiled or refused with a reason; unreadable files are errors.
+    The local pipeline (parsers/fields.yml, tuning.yml) checks the fields, fills the placeholders and
+    adds the log source's condition (`log_type`)."""
+    local = pipeline("local", dictionary, tuning or load_tuning())
+    backend = DuckDBBackend(processing_pipeline=local, field_types={f.name: f.type for f in dictionary})
     ruleset = RuleSet()
     loaded: list[tuple[Path, SigmaCollection]] = []
     for path in rule_files(directory):
@@ -108,8 +112,9 @@ def compile_rules(directory: Path, dictionary: FieldDictionary) -> RuleSet:
                 continue
             compiled.log_types = _log_types(item, dictionary)
             if not compiled.log_types:
+                known = "; ".join(", ".join(f"{k}: {v}" for k, v in s.sigma.items()) for s in dictionary.logsources.values())
                 compiled.refused = (f"log source {item.logsource.product}/{item.logsource.category or item.logsource.service} "
-                                    "is not one of Kamal's logs (product: kamal, service: audit|run|proxy|docker)")
+                                    f"is none of the log sources kamal-siem reads ({known})")
                 continue
             compiled.alerts = item._output
             item._output = True  # convert it even when only a correlation uses it
@@ -120,6 +125,5 @@ def compile_rules(directory: Path, dictionary: FieldDictionary) -> RuleSet:
                 continue
             finally:
                 item._output = compiled.alerts
-            scope = " OR ".join(f"log_type = {sql_string(t)}" for t in compiled.log_types)
-            compiled.condition = f"({scope}) AND ({condition})"
+            compiled.condition = condition
     return ruleset
