@@ -19,6 +19,7 @@ from .correlations import CorrelationRefused, run_correlation
 from .event_batches import EventSource
 from .rules import LEVELS, CompiledRule, RuleSet, compile_rules
 from .sql_text import SQL_TYPES
+from ..tuning import Tuning
 
 EVENT_KEYS = ("source", "line", "record", "timestamp")
 TS = "TRY_CAST(replace(replace(\"timestamp\", 'T', ' '), 'Z', '') AS TIMESTAMP)"
@@ -69,10 +70,12 @@ class _Rows:
 
 
 def hunt(paths: list[str], rules_dir: Path, options: Options, min_level: str = "informational",
-         dictionary: FieldDictionary | None = None, progress: Callable[[str, int], None] | None = None) -> HuntResult:
+         dictionary: FieldDictionary | None = None, progress: Callable[[str, int], None] | None = None,
+         ruleset: RuleSet | None = None, tuning: Tuning | None = None) -> HuntResult:
+    """Hunt with the rules under `rules_dir` (or an already compiled `ruleset`) and `tuning`."""
     dictionary = dictionary or default_dictionary()
     result = HuntResult()
-    result.ruleset = compile_rules(rules_dir, dictionary)
+    result.ruleset = ruleset if ruleset is not None else compile_rules(rules_dir, dictionary, tuning)
     floor = LEVELS.index(min_level)
     for rule in result.ruleset.rules:
         if rule.refused:
