@@ -21,6 +21,9 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
 from converter.fields import default_dictionary
+from converter.pipelines import pipeline
+from converter.replay import load_case
+from converter.tuning import Tuning, load_tuning
 from converter.local.correlations import run_correlation
 from converter.local.events import create_events_table, to_arrow
 from converter.local.rules import RuleSet, compile_rules, rule_files
@@ -34,19 +37,25 @@ class Corpus:
     root: Path
     events: list[dict[str, Any]]
     expected: dict[str, Match] = field(default_factory=dict)
+    tuning: Tuning = field(default_factory=load_tuning)
 
     def where(self, event: dict[str, Any]) -> tuple[str, int]:
         return Path(event["source"]).relative_to(self.root).as_posix(), event["line"]
 
 
 def load_corpus(root: Path) -> Corpus:
+    """A replay case (tests/replay/<case>/): its raw logs parsed, its expected alerts, its tuning."""
+    case = load_case(root)
     summary = Summary()
-    events = [e for e in parse_inputs([str(root)], Options(), summary) if "error" not in e]
+    events = [e for e in parse_inputs([str(p) for p in case.log_files()], Options(), summary) if "error" not in e]
     assert summary.rejected == 0, f"{root}: the replay corpus has lines that do not parse"
-    expected_path = root / "expected.json"
-    expected = {rule: {(p, n) for p, n in hits} for rule, hits in json.loads(expected_path.read_text()).items()} \
-        if expected_path.exists() else {}
-    return Corpus(root, events, expected)
+    tuning = load_tuning().with_values(case.tuning)
+    return Corpus(root, events, case.expected, tuning)
+
+
+def local_pipeline(corpus: Corpus):  # type: ignore[no-untyped-def]
+    """Our local pipeline (dictionary names, the case's tuning): the other engines run the same rules."""
+    return pipeline("local", default_dictionary(), corpus.tuning)
 
 
 def all_rules(rules_dir: Path) -> SigmaCollection:
@@ -56,7 +65,8 @@ def all_rules(rules_dir: Path) -> SigmaCollection:
 
 def _log_types(rule: SigmaRule | SigmaCorrelationRule, collection: SigmaCollection) -> list[str]:
     if isinstance(rule, SigmaRule):
-        return [rule.logsource.service] if rule.logsource.product == "kamal" and rule.logsource.service else []
+        source = default_dictionary().logsource_of(rule.logsource.product, rule.logsource.service, rule.logsource.category)
+        return [source.log_type] if source is not None else []
     types: list[str] = []
     for reference in rule.rules:
         base = reference.rule
@@ -90,7 +100,7 @@ def converted(backend: Any, collection: SigmaCollection) -> dict[str, list[Any] 
 
 def duckdb_matches(rules_dir: Path, corpus: Corpus) -> tuple[dict[str, Match | str], RuleSet]:
     dictionary = default_dictionary()
-    ruleset = compile_rules(rules_dir, dictionary)
+    ruleset = compile_rules(rules_dir, dictionary, corpus.tuning)
     con = duckdb.connect()
     create_events_table(con, to_arrow(corpus.events, dictionary))
     where = {rowid: corpus.where(e) for rowid, e in enumerate(corpus.events)}
@@ -135,7 +145,7 @@ def sqlite_matches(collection: SigmaCollection, corpus: Corpus) -> dict[str, Mat
     con = sqlite_database(corpus)
     where = {rowid: corpus.where(e) for rowid, e in enumerate(corpus.events, start=1)}
     out: dict[str, Match | str] = {}
-    conversions = converted(sqliteBackend(), collection)
+    conversions = converted(sqliteBackend(processing_pipeline=local_pipeline(corpus)), collection)
     for rule in alerting_rules(collection):
         types = _log_types(rule, collection)
         scope = f"(SELECT rowid AS rowid, * FROM logs WHERE log_type IN ({', '.join(repr(t) for t in types)})) logs"
@@ -167,7 +177,7 @@ def _epoch_ns(timestamp: str) -> int:
 
 def eql_matches(collection: SigmaCollection, corpus: Corpus) -> dict[str, Match | str]:
     out: dict[str, Match | str] = {}
-    conversions = converted(EqlBackend(), collection)
+    conversions = converted(EqlBackend(processing_pipeline=local_pipeline(corpus)), collection)
     for rule in alerting_rules(collection):
         types = _log_types(rule, collection)
         queries = conversions[str(rule.id)]

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import pytest
 
+from converter.replay import find_cases
+
 from .conftest import ROOT
 from .engines import all_rules, duckdb_matches, eql_matches, load_corpus, sqlite_matches
 
 RULES = ROOT / "sigma_rules"
-CORPORA = sorted(p for p in (ROOT / "tests" / "replay").iterdir() if p.is_dir())
+CORPORA = find_cases(ROOT / "tests" / "replay")
 COLLECTION = all_rules(RULES)
 RULE_IDS = sorted(str(r.id) for r in COLLECTION.rules if r._output)
 
