@@ -56,7 +56,7 @@ def _progress(console: Console, paths: list[str], quiet: bool) -> Iterator[Calla
 
 
 def _log_types() -> list[str]:
-    return ["audit", "run", "proxy", "docker"]
+    return ["audit", "run", "proxy", "docker", "process"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -31,8 +31,8 @@ def write_alerts_table(result: HuntResult, console: Console) -> None:
                           for e in alert.events[:5])
         if len(alert.events) > 5:
             where += f"\n(+{len(alert.events) - 5} more)"
-        what = first.get("cmd") or first.get("message") or first.get("action") or ""
-        who = first.get("performer") or (json.dumps(alert.group) if alert.group else "")
+        what = first.get("cmd") or first.get("CommandLine") or first.get("message") or first.get("action") or ""
+        who = first.get("performer") or first.get("User") or (json.dumps(alert.group) if alert.group else "")
         when = first.get("timestamp", "")
         table.add_row(f"[{LEVEL_STYLE.get(alert.level, '')}]{alert.level}[/]", _escape(alert.title), _escape(when),
                       where, _escape(str(who)), _escape(str(what)))

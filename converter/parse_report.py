@@ -26,7 +26,7 @@ def _details(event: dict[str, Any]) -> str:
     if "error" in event:
         return f"[red]{_escape(event['error'])}[/red]"
     parts = []
-    for key in ("cmd", "accessory", "proxy_service", "container_name", "command", "http_status", "http_path",
+    for key in ("cmd", "CommandLine", "User", "accessory", "proxy_service", "container_name", "command", "http_status", "http_path",
                 "version", "error_message", "performer_flags", "warnings"):
         if key in event:
             value = event[key]

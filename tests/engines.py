@@ -125,12 +125,12 @@ _SQLITE_TYPES = {"long": "INTEGER", "double": "REAL"}
 def sqlite_database(corpus: Corpus) -> sqlite3.Connection:
     dictionary = default_dictionary()
     con = sqlite3.connect(":memory:")
-    columns = [f.name for f in dictionary]
+    columns = dictionary.column_names()  # SQLite ignores the case of column names, like DuckDB
     con.execute("CREATE TABLE logs (" + ", ".join(f'"{c}" {_SQLITE_TYPES.get(dictionary[c].type, "TEXT")}' for c in columns) + ")")
     for rowid, event in enumerate(corpus.events, start=1):
         values = []
-        for c in columns:
-            v = event.get(c)
+        for name in dictionary.event_names(event.get("log_type")):
+            v = event.get(name)
             if isinstance(v, (list, dict)):
                 v = json.dumps(v)
             elif isinstance(v, bool):

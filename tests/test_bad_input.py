@@ -167,7 +167,7 @@ def test_unknown_time_zone_is_a_usage_error(tmp_path: Path) -> None:
 def test_forced_log_type_accounts_for_every_line(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "x.log"
     path.write_bytes(content)
-    for log_type in ("audit", "run", "proxy", "docker"):
+    for log_type in ("audit", "run", "proxy", "docker", "process"):
         events, summary = parse(path, log_type=log_type)
         assert summary.sources[0].parsed + summary.sources[0].rejected == summary.sources[0].lines
         assert {e["line"] for e in events} == set(range(1, summary.sources[0].lines + 1))

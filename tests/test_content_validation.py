@@ -23,7 +23,7 @@ def test_dictionary_has_the_core_names_of_design_md() -> None:
     dictionary = default_dictionary()
     for name in CORE:
         assert name in dictionary, name
-    assert dictionary.log_types == ("audit", "run", "proxy", "docker")
+    assert dictionary.log_types == ("audit", "run", "proxy", "docker", "process")
     assert dictionary["timestamp"].ecs == "@timestamp"
     assert dictionary["performer"].splunk == "user"
 
@@ -168,3 +168,58 @@ def test_literal_prefix_never_includes_an_optional_character(match: str, literal
     from converter.parsing.definitions import literal_prefix
 
     assert literal_prefix(match) == literal
+
+
+FIELD = "  - name: {name}\n    type: {type}\n    description: a field added by a test\n    example: {example}\n    ecs: {ecs}\n    splunk: {splunk}\n    sources: [{sources}]\n"
+
+
+def add_fields(tmp_path: Path, *fields: dict[str, str]) -> tuple[Path, list[int]]:
+    """fields.yml with `fields` appended; the line of each added field."""
+    path = copy_parsers(tmp_path) / "fields.yml"
+    text = path.read_text()
+    lines = []
+    for field in fields:
+        lines.append(len(text.splitlines()) + 1)
+        text += FIELD.format(**{"type": "keyword", "example": "x", **field})
+    path.write_text(text)
+    return path, lines
+
+
+def test_camel_case_names_only_for_the_standard_log_source(tmp_path: Path) -> None:
+    path, lines = add_fields(tmp_path, {"name": "DeployUser", "ecs": "kamal.x", "splunk": "x1", "sources": "audit"},
+                             {"name": "ParentUser", "ecs": "kamal.y", "splunk": "x2", "sources": "process, run"})
+    errors = errors_of(lambda: load_field_dictionary(path))
+    assert [(e.line, e.reason.split(":")[0]) for e in errors] == [(lines[0], "field 'DeployUser'"), (lines[1], "field 'ParentUser'")]
+    assert "allowed only for a field whose sources are exactly one log type with a standard Sigma log source (process)" in errors[0].reason
+    path.write_text(path.read_text().replace("  - name: extra\n", "  - name: Extra_field\n", 1))
+    reasons = [e.reason for e in errors_of(lambda: load_field_dictionary(path))]
+    assert any("fields/" in r and "does not match" in r for r in reasons)  # neither snake_case nor CamelCase
+
+
+def test_ecs_and_splunk_names_are_unique_per_log_type(tmp_path: Path) -> None:
+    """`performer` (audit, run) and `User` (process) share user.name and `user`: never in one event."""
+    dictionary = default_dictionary()
+    assert dictionary["performer"].ecs == dictionary["User"].ecs == "user.name"
+    assert dictionary["performer"].splunk == dictionary["User"].splunk == "user"
+    path, lines = add_fields(tmp_path,
+                             {"name": "runner_name", "ecs": "user.name", "splunk": "runner_name", "sources": "run"},
+                             {"name": "proxy_user", "ecs": "kamal.proxy.user", "splunk": "user", "sources": "proxy", "type": "long",
+                              "example": "1"})
+    errors = errors_of(lambda: load_field_dictionary(path))
+    assert [(e.line, e.reason) for e in errors] == [
+        (lines[0], "field 'runner_name': ECS name 'user.name' is already used by 'performer' in log type 'run'"),
+        (lines[1], "field 'proxy_user': Splunk name 'user' is shared with 'performer', whose type differs (long vs keyword)"),
+        (lines[1], "field 'proxy_user': Splunk name 'user' is shared with 'User', whose type differs (long vs keyword)"),
+    ]
+
+
+def test_names_that_differ_only_in_case_need_different_log_types(tmp_path: Path) -> None:
+    """DuckDB and SQLite ignore the case of column names: `Host` would be `host`'s column."""
+    path, lines = add_fields(tmp_path, {"name": "Host", "ecs": "kamal.host2", "splunk": "host2", "sources": "process"},
+                             {"name": "Accessory", "ecs": "kamal.acc2", "splunk": "acc2", "sources": "process", "type": "long",
+                              "example": "1"})
+    errors = errors_of(lambda: load_field_dictionary(path))
+    assert [(e.line, e.reason) for e in errors] == [
+        (lines[0], "field 'Host': name ignoring case 'host' is already used by 'host' in log type 'process'"),
+        (lines[1], "field 'Accessory': name ignoring case 'accessory' is shared with 'accessory', whose type differs (long vs keyword)"),
+    ]

@@ -32,7 +32,7 @@ def run(relative: str) -> dict:
 
 def test_every_log_type_has_samples() -> None:
     types = {p.relative_to(CORPUS).parts[0] for p in SAMPLES}
-    assert types == {"audit", "run", "proxy", "docker"}
+    assert types == {"audit", "run", "proxy", "docker", "process"}
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: str(p.relative_to(CORPUS)))

@@ -93,6 +93,6 @@ def test_progress_is_reported_up_to_the_size_of_each_input(monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
     seen: dict[str, list[int]] = {}
     hunt(["samples"], ROOT / "sigma_rules", Options(), progress=lambda source, at: seen.setdefault(source, []).append(at))
-    assert len(seen) == 5
+    assert len(seen) == 6
     for source, positions in seen.items():
         assert positions == sorted(positions) and positions[-1] == os.path.getsize(source)

@@ -26,7 +26,7 @@ line_bytes = st.one_of(
 file_bytes = st.builds(lambda lines, sep, tail: sep.join(lines) + tail,
                        st.lists(line_bytes, max_size=25), st.sampled_from([b"\n", b"\r\n"]), st.sampled_from([b"", b"\n"]))
 
-NAMES = ["shop-production-audit.log", "kamal-proxy.log", "docker-events.jsonl", "otel.json", "plain.txt"]
+NAMES = ["shop-production-audit.log", "kamal-proxy.log", "docker-events.jsonl", "otel.json", "endpoint-process.ndjson", "plain.txt"]
 
 
 def _physical_lines(data: bytes) -> int:
@@ -59,7 +59,7 @@ def check(path: Path, data: bytes, log_type: str | None) -> None:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(data=file_bytes, name=st.sampled_from(NAMES), log_type=st.sampled_from([None, "audit", "run", "proxy", "docker"]),
+@given(data=file_bytes, name=st.sampled_from(NAMES), log_type=st.sampled_from([None, "audit", "run", "proxy", "docker", "process"]),
        gz=st.booleans())
 def test_arbitrary_bytes_never_crash_and_never_lose_a_line(tmp_path_factory, data: bytes, name: str,
                                                             log_type: str | None, gz: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -28,7 +29,7 @@ def planted_in_corpus() -> set[str]:
 
 
 def test_the_corpus_really_holds_planted_secrets() -> None:
-    assert len(planted_in_corpus()) == 13
+    assert len(planted_in_corpus()) == 16
 
 
 @pytest.mark.parametrize("fmt", ["ndjson", "table"])
@@ -86,3 +87,44 @@ def test_bad_redaction_rule_names_file_and_line(tmp_path: Path) -> None:
         load_redactor(path)
     [error] = info.value.errors
     assert error.line == line and r"escape \S" in error.reason
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    (["docker", "login", "ghcr.io", "-u", "dana", "-p", "pw"], ["docker", "login", "ghcr.io", "-u", "dana", "-p", "[REDACTED]"]),
+    (["kamal", "app", "exec", "--password", "pw", "ls"], ["kamal", "app", "exec", "--password", "[REDACTED]", "ls"]),
+    (["bash", "-c", "BW_SESSION=xyz bw get item x"], ["bash", "-c", "BW_SESSION=[REDACTED] bw get item x"]),
+    (["env", "DB_PASSWORD=a b", "bin/rails", "c"], ["env", "DB_PASSWORD=[REDACTED] b", "bin/rails", "c"]),
+    # not secrets: left alone
+    (["docker", "run", "-p", "8080:80", "nginx"], ["docker", "run", "-p", "8080:80", "nginx"]),
+    (["-p", 42, "x"], ["-p", 42, "x"]),
+])
+def test_a_list_is_also_read_as_an_argument_vector(values: list, expected: list) -> None:  # type: ignore[type-arg]
+    """A process's arguments keep a secret in the element after its option: masked all the same."""
+    assert default_redactor().value("process/entry_leader/args", values) == expected
+
+
+def test_process_command_lines_are_redacted(tmp_path: Path) -> None:
+    """CommandLine and ParentCommandLine (from `process.command_line`, or the arguments joined) and the
+    argument lists kept in `extra` never show a planted secret."""
+    secrets = ["tok-PLANTED-91", "pw-PLANTED-92", "pw-PLANTED-93", "pw-PLANTED-94"]
+    events = [
+        {"@timestamp": "2026-11-20T09:14:05Z", "event": {"category": ["process"], "type": ["start"], "action": "exec"},
+         "process": {"executable": "/usr/bin/docker", "command_line": f"docker login ghcr.io -u dana --password {secrets[1]}",
+                     "parent": {"command_line": f"bash -c 'KAMAL_REGISTRY_PASSWORD={secrets[0]} bin/kamal deploy'"},
+                     "entry_leader": {"args": ["docker", "login", "-u", "dana", "-p", secrets[2]]}}},
+        {"@timestamp": "2026-11-20T09:14:06Z", "event": {"category": ["process"], "type": ["start"], "action": "executed"},
+         "process": {"executable": "/usr/bin/docker", "args": ["docker", "login", "-u", "dana", "-p", secrets[3]],
+                     "parent": {"args": ["bash", "-c", f"KAMAL_REGISTRY_PASSWORD={secrets[0]} bin/kamal deploy"]}}},
+    ]
+    path = tmp_path / "endpoint-process.ndjson"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    result = CliRunner().invoke(main, ["parse", "-q", str(path)])
+    assert result.exit_code == 0
+    for secret in secrets:
+        assert secret not in result.stdout, secret
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["CommandLine"] == "docker login ghcr.io -u dana --password [REDACTED]"
+    assert first["ParentCommandLine"] == "bash -c 'KAMAL_REGISTRY_PASSWORD=[REDACTED] bin/kamal deploy'"
+    assert first["extra"]["process/entry_leader/args"][-2:] == ["-p", "[REDACTED]"]
+    assert second["CommandLine"] == "docker login -u dana -p [REDACTED]"
+    assert second["ParentCommandLine"] == "bash -c KAMAL_REGISTRY_PASSWORD=[REDACTED] bin/kamal deploy"

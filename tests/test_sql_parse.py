@@ -5,7 +5,6 @@ field of every event must be equal, and the summary counts too."""
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from converter.fields import default_dictionary
 from converter.local.event_batches import EventSource
+from converter.local.events import row_event
 from converter.local.sql_text import literal_frame
 from converter.parsing.definitions import default_definitions
 from converter.parsing.files import Options, Summary, parse_inputs
@@ -30,12 +30,11 @@ def both(paths: list[str]) -> tuple[dict, dict, Summary, Summary]:  # type: igno
     con = duckdb.connect()
     sql_summary = Summary()
     source = EventSource(con, default_definitions(), dictionary, default_redactor(), Options(), sql_summary)
-    names = [f.name for f in dictionary]
-    objects = {f.name for f in dictionary if f.type == "object"}
+    names = dictionary.column_names()
     got = {}
     for view in source.batches(paths):
         for row in con.execute(f"SELECT {', '.join(chr(34) + n + chr(34) for n in names)} FROM {view}").fetchall():
-            event = {k: (json.loads(v) if k in objects else v) for k, v in zip(names, row, strict=True) if v is not None}
+            event = row_event(row, dictionary, names.index("log_type"))
             got[(event["source"], event["line"], event.get("record"))] = event
     FAST.append(source.fast_lines)
     python_summary = Summary()

@@ -43,7 +43,8 @@ class EventSource:
                                for t, d in definitions.items() if d.format == "text"}
         self.wanted_queries.update({t: json_query(d, dictionary, redactor, lines="wanted_lines")
                                     for t, d in definitions.items() if supports(d)})
-        self.columns = ", ".join('"' + f.name + '"' for f in dictionary)
+        # one column for fields whose names differ only in case (different log types): DuckDB ignores case
+        self.columns = ", ".join('"' + c + '"' for c in dictionary.column_names())
         self.fast_lines = 0  # lines the SQL parser read (the rest went to the Python parser)
         self.progress: Callable[[str, int], None] | None = None  # (source, position in the file) as it reads
         # When set, the SQL parser computes only these columns for every line (the rest are NULL in the
@@ -106,6 +107,12 @@ class EventSource:
         if pending:
             yield self._python_view(pending)
 
+    def _view_columns(self, log_type: str, produced: list[str]) -> str:
+        """Every column of the events table, from the SQL parser's output where it has the field."""
+        names = self.dictionary.event_names(log_type)
+        return ", ".join(f'"{name}" AS "{column}"' if name in produced else f'NULL::{SQL_TYPES[self.dictionary[column].type]} AS "{column}"'
+                         for column, name in zip(self.dictionary.column_names(), names, strict=True))
+
     def _sql_batches(self, source: str, parser: SourceParser, stats: SourceStats) -> Iterator[str]:
         stem = parser.ctx.path_captures.get("_file_stem")
         dest = audit_tags.file_destination(stem, parser.definition.known_destinations)
@@ -126,9 +133,7 @@ class EventSource:
                 self.con.execute("CREATE OR REPLACE TEMP TABLE parsed AS SELECT "
                                  f"{', '.join(chr(34) + n + chr(34) for n in produced)}, _slow FROM ({query})")
                 self._full_query = self.wanted_queries[parser.definition.log_type]
-                self._full_columns = ", ".join(
-                    f'"{f.name}"' if f.name in self.typed_names[parser.definition.log_type] else f'NULL::{SQL_TYPES[f.type]} AS "{f.name}"'
-                    for f in self.dictionary)
+                self._full_columns = self._view_columns(parser.definition.log_type, self.typed_names[parser.definition.log_type])
                 fast = self.con.execute("SELECT count(*) FROM parsed WHERE NOT _slow").fetchall()[0][0]
                 stats.parsed += fast
                 stats.events += fast
@@ -146,8 +151,7 @@ class EventSource:
                     python_events.extend(e for e in parser.line(raw) if "error" not in e)
                 self._store_python(python_events)
                 # a view, not a copy: the columns this log type cannot fill stay constant NULLs
-                columns = ", ".join(f'"{f.name}"' if f.name in produced else f'NULL::{SQL_TYPES[f.type]} AS "{f.name}"'
-                                    for f in self.dictionary)
+                columns = self._view_columns(parser.definition.log_type, produced)
                 self.con.execute(f"CREATE OR REPLACE TEMP VIEW batch_events AS SELECT {columns}, TRUE AS _sql FROM parsed "
                                  "WHERE NOT _slow UNION ALL SELECT *, FALSE AS _sql FROM python_events")
                 yield "batch_events"

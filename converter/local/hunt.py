@@ -3,7 +3,6 @@ batch, keep what correlations need, then run them; report alerts with their raw 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from ..parsing.files import Options, Summary
 from ..parsing.redaction import default_redactor
 from .correlations import CorrelationRefused, run_correlation
 from .event_batches import EventSource
+from .events import row_event
 from .rules import LEVELS, CompiledRule, RuleSet, compile_rules
 from .sql_text import SQL_TYPES
 from ..tuning import Tuning
@@ -55,15 +55,13 @@ class _Rows:
     """Event rows as `kamal-siem parse` writes them: framing first, then the non-null fields."""
 
     def __init__(self, dictionary: FieldDictionary) -> None:
-        self.names = [f.name for f in dictionary]
-        self.objects = {f.name for f in dictionary if f.type == "object"}
+        self.dictionary = dictionary
+        self.names = dictionary.column_names()  # one column for fields whose names differ only in case
+        self.log_type_index = self.names.index("log_type")
         self.select = ", ".join(f'"{n}"' for n in self.names)
 
     def event(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        event = {}
-        for name, value in zip(self.names, row, strict=False):
-            if value is not None:
-                event[name] = json.loads(value) if name in self.objects else value
+        event = row_event(row, self.dictionary, self.log_type_index)
         ordered = {k: event[k] for k in EVENT_KEYS if k in event}
         ordered.update({k: v for k, v in event.items() if k not in ordered})
         return ordered
@@ -85,7 +83,7 @@ def hunt(paths: list[str], rules_dir: Path, options: Options, min_level: str = "
     bases = _correlation_bases(correlations, result)
     rows = _Rows(dictionary)
     con = duckdb.connect()
-    con.execute("CREATE TEMP TABLE kept (" + ", ".join(f'"{f.name}" {SQL_TYPES[f.type]}' for f in dictionary) + ", ts TIMESTAMP)")
+    con.execute("CREATE TEMP TABLE kept (" + ", ".join(f'"{c}" {SQL_TYPES[dictionary[c].type]}' for c in rows.names) + ", ts TIMESTAMP)")
     source = EventSource(con, default_definitions(), dictionary, default_redactor(), options, result.summary)
     source.progress = progress
     source.needed = _needed_columns(singles, bases, correlations, dictionary)

@@ -16,7 +16,7 @@ from ..parsing.definitions import ParserDefinition
 from ..parsing.redaction import Redactor
 from ..regex_dialect import group_names
 from .duckdb_backend import sql_string
-from .sql_steps import BREAK_STRIPPED, column, redaction_sql, step_sql, when_sql
+from .sql_steps import BREAK_STRIPPED, SQL_CONDITIONS, column, redaction_sql, step_sql, when_sql
 from .sql_text import SQL_TYPES, produced_fields
 
 FAST_TIME = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]+)?Z"
@@ -26,7 +26,11 @@ FAST_IPV4 = "(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]
 def supports(definition: ParserDefinition) -> bool:
     """Whether the definition is flat enough for this compiler (no expansion, top-level keys only)."""
     if definition.format != "json" or definition.expand or definition.documents or (definition.derive and any(
-            s.strip for s in definition.derive)):
+            s.strip or s.join for s in definition.derive)):
+        return False
+    whens = [case.when for case in definition.cases] + [s.when for s in definition.derive] + [
+        w for s in definition.derive for w, _values in s.first]
+    if any(c.kind not in SQL_CONDITIONS for w in whens for c in w.conditions):
         return False
     pointers = [p for ps in definition.fields.values() for p in ps]
     pointers += [p for case in definition.cases for ps in case.fields.values() for p in ps]

@@ -23,6 +23,9 @@ def literal(value: Any) -> str:
     return sql_string(str(value))
 
 
+SQL_CONDITIONS = frozenset({"present", "equals", "in", "matches", "equals_field"})  # what condition_sql can express
+
+
 def condition_sql(condition: Condition) -> str:
     c = column(condition.field)
     if condition.kind == "present":

@@ -95,7 +95,7 @@ def text_query(definition: ParserDefinition, dictionary: FieldDictionary, redact
         raise ValueError(f"{definition.file}: the frame head does not read `{FAST_HEAD_PROBE}` as the SQL fast path expects")
     tags = "^(?P<_tagtext>" + frame.tags.pattern + ")"
     rules = list(definition.messages)
-    fields = [f.name for f in dictionary]
+    fields = dictionary.event_names(definition.log_type)  # one per column: names that differ only in case share one
     internal = sorted({n for r in rules for n in group_names(r.regex.pattern if r.regex else "") if n.startswith("_")}
                       | {n for step in definition.derive for n in step.set if n.startswith("_")})
     classify = " ".join(
@@ -148,7 +148,8 @@ def text_query(definition: ParserDefinition, dictionary: FieldDictionary, redact
         items = ", ".join(f"CASE WHEN regexp_matches({column(subject)}, {sql_string(rx.pattern)}) THEN {sql_string(name)} END"
                           for name, rx in flags)
         flags_sql = f"CASE WHEN {column(subject)} IS NULL THEN NULL ELSE NULLIF(list_filter([{items}], lambda x: x IS NOT NULL), []) END"
-    redact = redaction_sql(redactor, [n for n in fields if dictionary[n].type in ("keyword", "text")])
+    # the columns this log type cannot fill are NULL: nothing to redact there
+    redact = redaction_sql(redactor, [n for n in produced_fields(definition, dictionary) if dictionary[n].type in ("keyword", "text")])
     final = []
     for name in produced_fields(definition, dictionary):
         if name == "performer":

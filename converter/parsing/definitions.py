@@ -91,6 +91,7 @@ class ParserDefinition:
     detect_line: re.Pattern[str] | None
     detect_path: re.Pattern[str] | None
     detect_keys: tuple[tuple[str, ...], ...]
+    detect_unspecific: frozenset[str]  # actions that are only the shape of this log (see files.py)
     path_regexes: tuple[re.Pattern[str], ...]
     ts_sources: tuple[str, ...]
     ts_formats: tuple[str, ...]
@@ -203,6 +204,11 @@ class _Loader:
                 for key in ("field", "prefix_field", "into"):
                     self.check_field(sp[key], [*here, "strip_prefix", key])
                 steps.append(Step(when, strip=(sp["field"], sp["prefix_field"], sp["separator"], sp["into"])))
+            elif "join" in step:
+                jn = step["join"]
+                for key in ("field", "into"):
+                    self.check_field(jn[key], [*here, "join", key])
+                steps.append(Step(when, join=(jn["field"], jn["separator"], jn["into"])))
             else:
                 rules = tuple((self.when(r.get("when"), [*here, "first", j, "when"]),
                                self.setmap(r["set"], [*here, "first", j, "set"]))
@@ -227,6 +233,7 @@ class _Loader:
             detect_line=self.regex(detect["line"], ["detect", "line"], named=False) if "line" in detect else None,
             detect_path=self.regex(detect["path"], ["detect", "path"], named=False) if "path" in detect else None,
             detect_keys=tuple(tuple(k) for k in keys_any),
+            detect_unspecific=frozenset(detect.get("unspecific_actions", [])),
             path_regexes=tuple(r for r in (self.regex(p, ["path", i]) for i, p in enumerate(d.get("path", []))) if r),
             ts_sources=ts_sources,
             ts_formats=ts_formats,
@@ -280,6 +287,8 @@ class _Loader:
         for i, step in enumerate(d.get("derive", [])):
             if "action" in step.get("set", {}):
                 produced.append((step["set"]["action"], ["derive", i, "set", "action"]))
+            produced += [(rule["set"]["action"], ["derive", i, "first", j, "set", "action"])
+                         for j, rule in enumerate(step.get("first", [])) if "action" in rule["set"]]
         if "flags" in d:
             fl = d["flags"]
             self.check_field(fl["field"], ["flags", "field"])
@@ -287,6 +296,7 @@ class _Loader:
             compiled = tuple((name, rx) for name, rx in
                              ((n, self.regex(p, ["flags", "flags", n], named=False)) for n, p in fl["flags"].items()) if rx)
             definition.flags = (fl["field"], fl["into"], compiled)
+        produced += [(action, ["detect", "unspecific_actions", i]) for i, action in enumerate(detect.get("unspecific_actions", []))]
         if definition.actions:
             for action, where in produced:
                 if action not in definition.actions:

@@ -118,6 +118,8 @@ class EventBuilder:
             return
         if name.startswith("_"):
             event[name] = value
+            if origin is not None:
+                event.setdefault("_origins", {})[name] = origin  # where it was read, for a later warning
             return
         ok, converted = coerce(self.dictionary[name].type, value)
         if ok:
@@ -145,6 +147,19 @@ class EventBuilder:
                         for name, value in m.groupdict().items():
                             if value:
                                 self.put(event, name, value)
+            elif step.join is not None:
+                name, separator, into = step.join
+                subject = event.get(name)
+                if isinstance(subject, list) and all(isinstance(v, str) for v in subject):
+                    if subject:
+                        self.put(event, into, separator.join(subject))
+                elif isinstance(subject, str):
+                    if subject:
+                        self.put(event, into, subject)  # a source that wrote the list as one string
+                elif subject is not None:
+                    origin = event.get("_origins", {}).get(name, name.lstrip("_"))
+                    event.setdefault("warnings", []).append(f"{origin}: expected a list of strings, got {_describe(subject)}")
+                    event.setdefault("extra", {})[origin] = subject  # kept, as a value of the wrong type is
             elif step.strip is not None:
                 name, prefix_field, separator, into = step.strip
                 subject, prefix = event.get(name), event.get(prefix_field)

@@ -117,8 +117,8 @@ def _evidence(definition: ParserDefinition, parser: TextParser | JsonParser, tex
             events = [event for _index, event in parser.parse(text, Context("-"))]
     except Exception:  # detection only weighs evidence; the parse errors are reported later
         return SHAPE
-    actions = [e.get("action") for e in events]
-    return KNOWN if any(a not in UNSPECIFIC_ACTIONS for a in actions) else SHAPE
+    unspecific = UNSPECIFIC_ACTIONS | definition.detect_unspecific
+    return KNOWN if any(e.get("action") not in unspecific for e in events) else SHAPE
 
 
 def _looks_like_document(definition: ParserDefinition, sample: list[str]) -> bool:

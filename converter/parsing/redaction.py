@@ -34,10 +34,46 @@ class Redactor:
         if isinstance(value, str):
             return self.replacement if self.keys.search(key.lower()) else self.text(value)
         if isinstance(value, list):
-            return [self.value(key, v) for v in value]
+            return self._vector(key, value)
         if isinstance(value, dict):
             return {k: self.value(f"{key}/{k}", v) for k, v in value.items()}
         return value
+
+    def _vector(self, key: str, values: list[Any]) -> list[Any]:
+        """A list, read as an argument vector too: a secret may be the element after its option
+        (`["docker", "login", "-u", "dana", "-p", "s3cret"]`, a process's `args`). The rules also read
+        the strings joined with spaces, and every element a secret reaches there is masked as well."""
+        out = [self.value(key, v) for v in values]
+        strings = [(i, v) for i, v in enumerate(values) if isinstance(v, str)]
+        if len(strings) < 2 or self.keys.search(key.lower()):
+            return out
+        starts = []
+        position = 0
+        for _i, v in strings:
+            starts.append(position)
+            position += len(v) + 1
+        joined = " ".join(v for _i, v in strings)
+        spans = sorted(m.span("secret") for _name, rx in self.rules for m in rx.finditer(joined) if m.end("secret") > m.start("secret"))
+        if not spans:
+            return out
+        for (i, v), start in zip(strings, starts, strict=True):
+            end = start + len(v)
+            cuts: list[list[int]] = []
+            for s, e in spans:
+                s, e = max(s, start) - start, min(e, end) - start
+                if s >= e:
+                    continue
+                if cuts and s <= cuts[-1][1]:
+                    cuts[-1][1] = max(cuts[-1][1], e)
+                else:
+                    cuts.append([s, e])
+            if cuts:
+                pieces, last = [], 0
+                for s, e in cuts:
+                    pieces += [v[last:s], self.replacement]
+                    last = e
+                out[i] = self.text("".join(pieces) + v[last:])
+        return out
 
     def event(self, event: dict[str, Any]) -> dict[str, Any]:
         for name in ("warnings",):  # backstop: they never quote values, but a key name could hold one

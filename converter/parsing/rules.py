@@ -12,7 +12,7 @@ Event = dict[str, Any]
 @dataclass(frozen=True)
 class Condition:
     field: str
-    kind: str  # equals | present | in | matches | equals_field
+    kind: str  # equals | present | in | contains | matches | equals_field
     value: Any
     regex: re.Pattern[str] | None = None
 
@@ -26,6 +26,8 @@ class Condition:
             return _same(current, self.value)
         if self.kind == "in":
             return any(_same(current, v) for v in self.value)
+        if self.kind == "contains":  # a list with the value as an element, or the value alone
+            return any(_same(v, self.value) for v in current) if isinstance(current, list) else _same(current, self.value)
         if self.kind == "matches":
             return isinstance(current, str) and self.regex is not None and self.regex.search(current) is not None
         if self.kind == "equals_field":
@@ -49,12 +51,13 @@ class When:
 
 @dataclass(frozen=True)
 class Step:
-    """One `derive` step: exactly one of set / regex / strip_prefix / first, guarded by `when`."""
+    """One `derive` step: exactly one of set / regex / strip_prefix / join / first, guarded by `when`."""
 
     when: When
     set: dict[str, Any] = field(default_factory=dict)
     regex_field: str | None = None
     regex: re.Pattern[str] | None = None
     strip: tuple[str, str, str, str] | None = None  # field, prefix_field, separator, into
+    join: tuple[str, str, str] | None = None  # field (a list of strings), separator, into
     first: tuple[tuple[When, dict[str, Any]], ...] = ()
 
