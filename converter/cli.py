@@ -165,3 +165,94 @@ def hunt(paths: tuple[str, ...], rules_dir: Path | None, fmt: str, min_level: st
 
 if __name__ == "__main__":
     main()
+
+
+@main.command()
+@click.argument("rules_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--cases", "cases_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of replay cases (default: tests/replay beside the rules folder).")
+@click.option("--tuning", "tuning_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Tuning file with the placeholder values (default: tuning.yml beside the rules folder).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Validation settings (default: validation.yml beside the rules folder).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--junitxml", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write a JUnit XML report here.")
+@click.option("-v", "--verbose", is_flag=True, help="Also list which Elastic query languages refuse which rules, and why.")
+def validate(rules_dir: Path | None, cases_dir: Path | None, tuning_path: Path | None, config_path: Path | None,
+             fmt: str, junitxml: Path | None, verbose: bool) -> None:
+    """Check every rule, offline: YAML, schema, Sigma and SigmaHQ validators, ids and titles, ATT&CK
+    tags, fields, placeholders, conversion for every target, and the replay cases.
+
+    RULES_DIR defaults to ./sigma_rules (or the rules that come with kamal-siem). Exit code 1 when
+    there is an error, 0 otherwise."""
+    from .validation.output import junit_xml, write_human, write_json
+    from .validation.run import validate as run_validate
+
+    rules_dir = rules_dir or (Path("sigma_rules") if Path("sigma_rules").is_dir() else default_rules_dir())
+    base = rules_dir.resolve().parent
+    cases_dir = cases_dir or base / "tests" / "replay"
+    tuning_path = tuning_path or (base / "tuning.yml" if (base / "tuning.yml").exists() else None)
+    config_path = config_path or (base / "validation.yml" if (base / "validation.yml").exists() else None)
+    try:
+        report = run_validate(rules_dir, cases_dir, tuning_path, config_path, root=Path.cwd())
+    except KamalSiemError as exc:
+        _console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        sys.exit(EXIT_ERROR)
+    if fmt == "json":
+        write_json(report, sys.stdout)
+    else:
+        write_human(report, _console(), verbose)
+    if junitxml is not None:
+        junitxml.write_bytes(junit_xml(report))
+    sys.exit(EXIT_FINDINGS if report.errors else EXIT_OK)
+
+
+@main.group()
+def pipelines() -> None:
+    """The pySigma processing pipelines generated from the field dictionary and the tuning file."""
+
+
+@pipelines.command("export")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("dist/pipelines"),
+              show_default=True, help="Folder to write kamal-siem-<target>.yml into.")
+@click.option("--target", "targets", type=click.Choice(["local", "splunk", "elastic"]), multiple=True,
+              help="Only these targets (default: all).")
+@click.option("--tuning", "tuning_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Tuning file with the placeholder values (default: the bundled tuning.yml).")
+def pipelines_export(out_dir: Path, targets: tuple[str, ...], tuning_path: Path | None) -> None:
+    """Write the pipelines as pySigma YAML, for `sigma convert -t <backend> -p <file>`."""
+    from .fields import default_dictionary
+    from .pipelines import TARGETS, export_yaml
+    from .tuning import load_tuning
+
+    try:
+        dictionary, tuning = default_dictionary(), load_tuning(tuning_path)
+    except KamalSiemError as exc:
+        _console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        sys.exit(EXIT_ERROR)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for target in targets or TARGETS:
+        path = out_dir / f"kamal-siem-{target}.yml"
+        path.write_text(export_yaml(target, dictionary, tuning), encoding="utf-8")
+        click.echo(str(path))
+
+
+@main.command()
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("docs"), show_default=True)
+@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("sigma_rules"),
+              show_default=True)
+@click.option("--cases", "cases_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("tests/replay"), show_default=True)
+def docs(out_dir: Path, rules_dir: Path, cases_dir: Path) -> None:
+    """Write the rule catalogue (rules.md) and an ATT&CK Navigator layer (attack-navigator-layer.json)."""
+    from .docs import write_docs
+    from .tuning import load_tuning
+
+    base = rules_dir.resolve().parent
+    try:
+        tuning = load_tuning(base / "tuning.yml" if (base / "tuning.yml").exists() else None)
+        written = write_docs(rules_dir, cases_dir, tuning, default_redactor(), out_dir, Path.cwd())
+    except KamalSiemError as exc:
+        _console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        sys.exit(EXIT_ERROR)
+    for path in written:
+        click.echo(str(path))

@@ -70,20 +70,65 @@ def _scope(dictionary: FieldDictionary) -> list[dict[str, Any]]:
     } for log_type, source in dictionary.logsources.items()]
 
 
+def _mapping(dictionary: FieldDictionary, target: str) -> list[dict[str, Any]]:
+    """Dictionary names to the target's names, per log source (only the names that differ)."""
+    items = []
+    for log_type, source in dictionary.logsources.items():
+        mapping = {f.name: (f.splunk if target == "splunk" else f.ecs) for f in dictionary.fields_of(log_type)
+                   if f.name not in FRAMING}
+        mapping = {k: v for k, v in mapping.items() if k != v}
+        if mapping:
+            items.append({"id": f"kamal_siem_{log_type}_{target}_names", "type": "field_name_mapping", "mapping": mapping,
+                          "rule_conditions": [_logsource_condition(source)]})
+    return items
+
+
+# Every Splunk search starts with its log source's macro (`kamal_audit`, ...), which an admin points
+# at the index and sourcetype. In a correlation (`| multisearch [ search ... ]`) each subsearch
+# starts with it.
+SPLUNK_TEMPLATE = (
+    "{%- set m = '`MACRO` ' -%}"
+    "{%- if query.startswith('| multisearch') -%}{{ query | replace('[ search ', '[ search ' ~ m) }}"
+    "{%- else -%}{{ m ~ query }}{%- endif -%}"
+)
+# A list placeholder becomes a lookup a Splunk admin edits: `<name>.csv`, one column `value`.
+SPLUNK_LOOKUP = "[| inputlookup {id}.csv | rename value AS {field} | fields {field}]"
+
+
 def pipeline_data(target: str, dictionary: FieldDictionary, tuning: Tuning) -> dict[str, Any]:
     """The pipeline for `target`, as pySigma's YAML pipeline format (a dict)."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
-    data: dict[str, Any] = {
-        "name": f"kamal-siem {target}",
-        "priority": 20,
-    }
+    data: dict[str, Any] = {"name": f"kamal-siem {target}", "priority": 20}
+    if target == "splunk":
+        data["allowed_backends"] = ["splunk"]
+    elif target == "elastic":
+        data["allowed_backends"] = ["lucene", "eql", "esql", "elasticsearch"]
     transformations = _strict(dictionary, target)
-    if target == "local":
+    if target == "splunk":
+        transformations.append({"id": "kamal_siem_tuning_lookups", "type": "query_expression_placeholders",
+                                "expression": SPLUNK_LOOKUP})
+    else:
         data["vars"] = tuning.vars()
         transformations.append({"id": "kamal_siem_tuning", "type": "value_placeholders"})
+    if target == "local":
         transformations += _scope(dictionary)
+    else:
+        transformations += _mapping(dictionary, target)
+    if target == "elastic":
+        for log_type, source in dictionary.logsources.items():
+            transformations.append({"id": f"kamal_siem_{log_type}_index", "type": "set_state", "key": "index",
+                                    "val": ",".join(source.elastic_index), "rule_conditions": [_logsource_condition(source)]})
+            if source.elastic_conditions:
+                transformations.append({"id": f"kamal_siem_{log_type}_elastic_scope", "type": "add_condition",
+                                        "conditions": dict(source.elastic_conditions),
+                                        "rule_conditions": [_logsource_condition(source)]})
     data["transformations"] = transformations
+    if target == "splunk":
+        data["postprocessing"] = [{"id": f"kamal_siem_{log_type}_macro", "type": "template",
+                                   "template": SPLUNK_TEMPLATE.replace("MACRO", source.splunk_macro),
+                                   "rule_conditions": [_logsource_condition(source)]}
+                                  for log_type, source in dictionary.logsources.items()]
     return data
 
 

@@ -1,0 +1,1 @@
+"""`kamal-siem validate`: every check CI needs on the rule content, offline."""
