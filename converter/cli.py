@@ -23,6 +23,7 @@ from .parsing.timestamps import TimestampError, resolve_zone
 from .hunt_report import write_alerts_json, write_alerts_table, write_hunt_summary
 from .local.hunt import hunt as run_hunt
 from .local.rules import LEVELS, default_rules_dir
+from .tuning import load_tuning
 from .parse_report import write_ndjson, write_summary, write_table
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -128,9 +129,11 @@ def parse(files: tuple[str, ...], fmt: str, log_type: str | None, assume_tz: str
               help="Leave out rules below this level.")
 @click.option("--log-type", type=click.Choice(_log_types()), default=None, help="Read every input as this log type.")
 @click.option("--assume-tz", default="UTC", show_default=True, metavar="ZONE", help="Zone of zone-less (MRSK) timestamps.")
+@click.option("--tuning", "tuning_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Tuning file with the values of the rules' placeholders (default: the bundled tuning.yml).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 def hunt(paths: tuple[str, ...], rules_dir: Path | None, fmt: str, min_level: str, log_type: str | None,
-         assume_tz: str, quiet: bool) -> None:
+         assume_tz: str, tuning_path: Path | None, quiet: bool) -> None:
     """Run the Sigma rules over raw Kamal logs, locally (DuckDB), and report alerts.
 
     PATHS are files or folders of raw logs (any mix of log types, gzip too; folders walked
@@ -140,9 +143,10 @@ def hunt(paths: tuple[str, ...], rules_dir: Path | None, fmt: str, min_level: st
     err = _console(stderr=True)
     try:
         zone = resolve_zone(assume_tz)
+        tuning = load_tuning(tuning_path)
         with _progress(err, list(paths), quiet) as progress:
             result = run_hunt(list(paths), rules_dir or default_rules_dir(), Options(log_type, zone, assume_tz), min_level,
-                              progress=progress)
+                              progress=progress, tuning=tuning)
     except TimestampError as exc:
         raise click.BadParameter(str(exc), param_hint="--assume-tz") from None
     except KamalSiemError as exc:
@@ -161,10 +165,6 @@ def hunt(paths: tuple[str, ...], rules_dir: Path | None, fmt: str, min_level: st
     if result.ruleset.errors or result.summary.failed:
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_FINDINGS if result.alerts else EXIT_OK)
-
-
-if __name__ == "__main__":
-    main()
 
 
 @main.command()
@@ -223,7 +223,6 @@ def pipelines_export(out_dir: Path, targets: tuple[str, ...], tuning_path: Path 
     """Write the pipelines as pySigma YAML, for `sigma convert -t <backend> -p <file>`."""
     from .fields import default_dictionary
     from .pipelines import TARGETS, export_yaml
-    from .tuning import load_tuning
 
     try:
         dictionary, tuning = default_dictionary(), load_tuning(tuning_path)
@@ -245,7 +244,6 @@ def pipelines_export(out_dir: Path, targets: tuple[str, ...], tuning_path: Path 
 def docs(out_dir: Path, rules_dir: Path, cases_dir: Path) -> None:
     """Write the rule catalogue (rules.md) and an ATT&CK Navigator layer (attack-navigator-layer.json)."""
     from .docs import write_docs
-    from .tuning import load_tuning
 
     base = rules_dir.resolve().parent
     try:
@@ -256,3 +254,7 @@ def docs(out_dir: Path, rules_dir: Path, cases_dir: Path) -> None:
         sys.exit(EXIT_ERROR)
     for path in written:
         click.echo(str(path))
+
+
+if __name__ == "__main__":
+    main()
