@@ -79,10 +79,10 @@ def alerting_rules(collection: SigmaCollection) -> list[SigmaRule | SigmaCorrela
 
 
 def converted(backend: Any, collection: SigmaCollection) -> dict[str, list[Any] | str]:
-    """Each alerting rule's queries, converted in collection order (correlations need their base
-    rules converted first), or the backend's reason for refusing it."""
+    """Each alerting rule's queries, or the backend's reason for refusing it. Single-event rules
+    first: a correlation needs its base rules converted by the same backend."""
     out: dict[str, list[Any] | str] = {}
-    for rule in collection.rules:
+    for rule in sorted(collection.rules, key=lambda r: isinstance(r, SigmaCorrelationRule)):
         output = rule._output
         rule._output = True
         try:
