@@ -13,6 +13,10 @@ from .conftest import ROOT
 
 SAMPLES = ROOT / "samples"
 AUDIT = "samples/web-1/home/deploy/.kamal/shop-api-production-audit.log"
+OTEL = "samples/deployer/otel/kamal-otel.jsonl"
+DOCKER = "samples/web-1/var/log/docker-events.jsonl"
+PROXY = ("samples/web-1/var/lib/docker/containers/3ed557ec7a26eeae7bcbf7b972a0241987ef3a7c11f6ad8ec52a2984abaafd7c/"
+         "3ed557ec7a26eeae7bcbf7b972a0241987ef3a7c11f6ad8ec52a2984abaafd7c-json.log")
 
 
 def run(*args: str) -> tuple[int, list[dict], str]:
@@ -21,19 +25,37 @@ def run(*args: str) -> tuple[int, list[dict], str]:
 
 
 def test_samples_raise_the_expected_alerts(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The bundled samples are a made-up week with the incidents the rules exist for (reviewed line
+    by line): each raises exactly these alerts, and the ordinary deploys around them raise none."""
     monkeypatch.chdir(ROOT)
     code, alerts, stderr = run("samples")
     assert code == 1
     found = sorted((a["title"], tuple((e["source"], e["line"]) for e in a["events"])) for a in alerts)
+    performer_root = [(AUDIT, n) for n in range(26, 32)]  # `root` (git had no user.email) deploys to production
     assert found == sorted([
-        ("Repeated Failed Kamal Commands by One Performer",
-         (("samples/deployer/otel/kamal-otel.jsonl", 1), ("samples/deployer/otel/kamal-otel.jsonl", 2),
-          ("samples/deployer/otel/kamal-otel.jsonl", 3))),
+        ("Forged or Odd Performer in the Kamal Audit Log", ((AUDIT, 35),)),
+        ("Interactive Shell or Console Opened in a Kamal App Container", ((DOCKER, 1),)),
+        ("Interactive Shell or Console Opened in a Kamal App Container", ((DOCKER, 4),)),
+        ("Kamal App Put in Maintenance Mode", ((DOCKER, 5),)),
+        ("Kamal App Stopped on a Protected Destination", ((AUDIT, 35),)),
+        ("Kamal App Stopped on a Protected Destination", ((AUDIT, 43),)),
+        *(("Kamal Fallback Account Acting on a Protected Destination", (w,)) for w in performer_root),
+        ("Kamal Proxy Refused a Host Already Owned by Another Service", ((PROXY, 14),)),
+        ("Kamal Proxy Stopped or Removed on a Protected Destination", ((AUDIT, 47),)),
+        ("Kamal Proxy Stopped or Removed on a Protected Destination", ((AUDIT, 48),)),
+        ("Kamal Remove on a Protected Destination", ((AUDIT, 44),)),
+        ("Kamal Remove on a Protected Destination", ((AUDIT, 45),)),
+        ("Kamal Remove on a Protected Destination", ((AUDIT, 46),)),
+        *(("Kamal Run by a Performer Outside the Deployer Allowlist", (w,)) for w in [*performer_root, (AUDIT, 35)]),
+        ("Kamal Server Exec on a Protected Destination", ((AUDIT, 32),)),
+        ("Remote Code Fetched and Run Through a Kamal Exec", ((AUDIT, 32),)),
+        ("Repeated Failed Kamal Commands by One Performer", ((OTEL, 1), (OTEL, 2), (OTEL, 3))),
         ("Secrets Dumped Through a Kamal Exec", ((AUDIT, 15),)),
         ("Uncommitted Kamal Version Booted in Production", ((AUDIT, 27),)),
         ("Uncommitted Kamal Version Booted in Production", ((AUDIT, 28),)),
+        ("Unknown Message in the Kamal Audit Log", ((AUDIT, 36),)),
     ])
-    assert "4 alert(s)" in stderr
+    assert "32 alert(s)" in stderr
 
 
 def test_alert_json_shape(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -79,7 +101,7 @@ def test_a_broken_rule_is_an_error_naming_the_file(tmp_path: Path) -> None:
 
 def test_table_output(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(ROOT)
-    result = CliRunner().invoke(main, ["hunt", "samples"])
+    result = CliRunner().invoke(main, ["hunt", "samples"], env={"COLUMNS": "300"})
     assert result.exit_code == 1
     assert "Secrets Dumped" in result.stdout and "shop-api-production-audit.log:15" in result.stdout
 
