@@ -248,7 +248,7 @@ def docs(out_dir: Path, rules_dir: Path, cases_dir: Path) -> None:
     base = rules_dir.resolve().parent
     try:
         tuning = load_tuning(base / "tuning.yml" if (base / "tuning.yml").exists() else None)
-        written = write_docs(rules_dir, cases_dir, tuning, default_redactor(), out_dir, Path.cwd())
+        written = write_docs(rules_dir, cases_dir, tuning, out_dir, Path.cwd())
     except KamalSiemError as exc:
         _console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_ERROR)

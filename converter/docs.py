@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .offline_data import attack
-from .parsing.redaction import Redactor
+from .parsing.files import Options, Summary, parse_inputs
 from .replay import find_cases, load_case
 from .tuning import Tuning
 from .yamlpos import load_yaml
@@ -25,7 +25,7 @@ NAVIGATOR = {"attack": "18", "navigator": "5.1.0", "layer": "4.5"}
 class RuleDoc:
     path: str
     data: dict[str, Any]
-    sample: str | None  # a raw line the rule matches, from its replay case (secrets masked)
+    sample: str | None  # an event the rule matches, from its replay case, as parsed (secrets masked)
 
     @property
     def kind(self) -> str:
@@ -39,22 +39,30 @@ def _logsource(data: dict[str, Any]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in (data.get("logsource") or {}).items())
 
 
-def collect(rules_dir: Path, cases_dir: Path | None, redactor: Redactor, root: Path) -> list[RuleDoc]:
+def collect(rules_dir: Path, cases_dir: Path | None, root: Path) -> list[RuleDoc]:
     samples: dict[str, str] = {}
     if cases_dir is not None and cases_dir.is_dir():
         for case_root in find_cases(cases_dir):
             case = load_case(case_root)
             hits = sorted(case.expected.get(case.rule, set()))
             if hits and case.rule not in samples:
-                name, number = hits[0]
-                raw = (case.root / name).read_text(encoding="utf-8").splitlines()[number - 1]
-                samples[case.rule] = redactor.text(raw)
+                samples[case.rule] = _sample(case.root / hits[0][0], hits[0][1])
     docs = []
     for path in sorted(rules_dir.rglob("*.yml")):
         data, _lines = load_yaml(path)
         rel = path.resolve().relative_to(root.resolve()).as_posix() if path.resolve().is_relative_to(root.resolve()) else str(path)
         docs.append(RuleDoc(rel, data, samples.get(str(data.get("id")))))
     return sorted(docs, key=lambda d: (d.path.split("/")[-2], d.data.get("title", "")))
+
+
+def _sample(path: Path, line: int) -> str:
+    """The event a matched line parses to, as the rules see it (the parser has masked secrets)."""
+    summary = Summary()
+    for event in parse_inputs([str(path)], Options(), summary):
+        if event.get("line") == line and "error" not in event:
+            shown = {k: v for k, v in event.items() if k not in ("source", "line", "record", "extra", "warnings")}
+            return json.dumps(shown, ensure_ascii=False)
+    return ""
 
 
 def _techniques(data: dict[str, Any]) -> list[str]:
@@ -100,7 +108,7 @@ def catalogue(docs: list[RuleDoc], tuning: Tuning) -> str:
         fps = d.get("falsepositives") or []
         out.append("- **False positives:** " + (" ".join(str(f) for f in fps) if fps else "none known"))
         if doc.sample:
-            out += ["- **Sample match:**", "", "  ```", f"  {doc.sample}", "  ```"]
+            out += ["- **Sample match** (the parsed event of a line from its replay case):", "", "  ```json", f"  {doc.sample}", "  ```"]
     return "\n".join(out) + "\n"
 
 
@@ -133,8 +141,8 @@ def navigator_layer(docs: list[RuleDoc]) -> str:
     return json.dumps(layer, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_docs(rules_dir: Path, cases_dir: Path | None, tuning: Tuning, redactor: Redactor, out_dir: Path, root: Path) -> list[Path]:
-    docs = collect(rules_dir, cases_dir, redactor, root)
+def write_docs(rules_dir: Path, cases_dir: Path | None, tuning: Tuning, out_dir: Path, root: Path) -> list[Path]:
+    docs = collect(rules_dir, cases_dir, root)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in (("rules.md", catalogue(docs, tuning)), ("attack-navigator-layer.json", navigator_layer(docs))):

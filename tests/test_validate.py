@@ -77,7 +77,7 @@ def test_unknown_field(content: Path) -> None:
     field = [i for i in found if i["check"] == "field"]
     assert code == 1 and len(field) == 1
     assert "'commandline' is not in the field dictionary for audit" in field[0]["message"]
-    line = [n for n, x in enumerate(path.read_text().splitlines(), start=1) if "commandline|contains" in x][0]
+    line = next(n for n, x in enumerate(path.read_text().splitlines(), start=1) if "commandline|contains" in x)
     assert field[0]["line"] == line
 
 
