@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint validate bench venv clean
 
 venv: $(STAMP)
 
@@ -22,9 +22,14 @@ demo: $(STAMP)
 	@echo "NDJSON of every line: $(VENV)/demo-parse.ndjson"
 	$(BIN)/kamal-siem hunt samples/ || test $$? -eq 1
 
-# Install everything the tests need, then run them (static checks first).
-test: lint
+# Install everything the tests need, then run them (static checks and rule validation first).
+test: lint validate
 	$(BIN)/python -m pytest
+
+# Every rule, offline: schema, validators, ATT&CK, fields, conversions, replay cases (JUnit XML for CI).
+validate: $(STAMP)
+	@mkdir -p dist
+	$(BIN)/kamal-siem validate --junitxml dist/validate-junit.xml
 
 lint: $(STAMP)
 	$(BIN)/ruff check converter tests
