@@ -18,7 +18,16 @@ COLLECTION = all_rules(RULES)
 RULE_IDS = sorted(str(r.id) for r in COLLECTION.rules if r._output)
 
 # Engines that cannot express a rule, by (engine, rule id): the reason, checked to still hold.
-CANNOT = {
+CANNOT: dict[tuple[str, str], str] = {
+}
+
+# Where an engine's own semantics give a different answer than Sigma's, by (engine, rule id, case):
+# the lines it misses, and why. Checked to still hold, so a fix upstream shows up here.
+DIFFERS: dict[tuple[str, str, str], tuple[set[tuple[str, int]], str]] = {
+    ("eql", "029820a5-1341-4d4a-99f0-352ea99c5f97", "kamal_secrets_printed_or_fetched_on_a_deployer_machine"): (
+        {("auditbeat-process.ndjson", 1)},
+        "EQL's `not (ParentCommandLine : \"*kamal*\")` is null, not true, for an event without the field "
+        "(Auditbeat records no parent command line); Sigma's `not` is true there"),
 }
 
 
@@ -48,4 +57,7 @@ def test_engine_matches_the_expected_lines(corpus, engine: str) -> None:  # type
             assert isinstance(got, str) and CANNOT[(engine, rule_id)] in got, f"{engine} now runs {rule_id}: update CANNOT"
             continue
         assert not isinstance(got, str), f"{engine} cannot run {rule_id}: {got}"
-        assert got == corpus.expected.get(rule_id, set()), f"{engine}, rule {rule_id}, corpus {corpus.root.name}"
+        expected = corpus.expected.get(rule_id, set())
+        missed, _why = DIFFERS.get((engine, rule_id, corpus.root.name), (set(), ""))
+        assert missed <= expected
+        assert got == expected - missed, f"{engine}, rule {rule_id}, corpus {corpus.root.name}"
