@@ -164,3 +164,24 @@ def test_junit_and_human_output(content: Path, tmp_path: Path) -> None:
     assert suite.get("failures") == "1"
     [failed] = [c for c in suite.iter("testcase") if c.find("failure") is not None]
     assert failed.get("name", "").endswith(RULE)
+
+
+def test_validate_runs_offline(content: Path) -> None:
+    """In a fresh process with every network call failing, validate still runs every check (pySigma
+    and the SigmaHQ validators would download their data on first use: ours is seeded)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import socket, sys\n"
+        "def refuse(*a, **k): raise OSError('network is off in this test')\n"
+        "socket.socket.connect = refuse; socket.socket.connect_ex = refuse\n"
+        "socket.create_connection = refuse; socket.getaddrinfo = refuse\n"
+        "from converter.cli import main\n"
+        f"sys.argv = ['kamal-siem', 'validate', {str(content / 'sigma_rules')!r}, '--format', 'json']\n"
+        "main()\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(content)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["errors"] == 0 and report["rules"] == 1 and report["cases"] == 1
