@@ -1,8 +1,9 @@
 """A reproducible corpus of Kamal 2 audit lines for the benchmarks: the same seed gives the same bytes.
 
 The mix follows a busy production app: deploys (pull, boot per role, tag, prune), execs, accessory
-and proxy operations, one line in 2,000 of a kind the parser does not know, and a few lines each
-rule should catch (an uncommitted version, a secret dump), so the rules have work to do."""
+and proxy operations, one line in 3,000 of a kind the parser does not know, and a few lines each
+of what the rules catch (an uncommitted version, a secret dump, a server exec), so the rules have
+work to do and raise about as many alerts as a real week would at this volume."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import hashlib
 import random
 from pathlib import Path
 
-PEOPLE = ["dana@shop.example", "erik@shop.example", "runner", "mallory@shop.example", "ci-bot"]
+# everyone in tuning.yml's example allowlist: the allowlist rule stays quiet, as it does once tuned
+PEOPLE = ["dana@shop.example", "erik@shop.example", "runner", "mallory@shop.example", "omar@shop.example"]
+VERSION = 2  # of the mix below; part of the corpus file names, so a change regenerates them
 
 
 def write_corpus(path: Path, lines: int, seed: int = 20261127) -> Path:
@@ -37,13 +40,15 @@ def write_corpus(path: Path, lines: int, seed: int = 20261127) -> Path:
             elif r < 0.80:
                 tags, msg = "[production]", f"Executed cmd 'bin/rails runner \"Order.find({i}).touch\"' on app version {version}"
             elif r < 0.85:
-                tags, msg = "[production]", f"Executed cmd 'df -h /var/lib/docker' on 10.0.{i % 4}.{i % 250}"
+                tags, msg = "[production]", f"Executed cmd 'bin/rails db:migrate:status' on app version {version}"
             elif r < 0.90:
                 tags, msg = "[production]", f"Executed cmd 'redis-cli INFO keyspace' on {rng.choice(['redis', 'db'])} accessory"
             elif r < 0.94:
                 tags, msg = "[production]", rng.choice(["Rebooted proxy", "Booted redis accessory", "Stopped redis accessory"])
+            elif r < 0.9985:
+                tags, msg = "[production]", f"Pulled image with version {version}"
             elif r < 0.9990:
-                tags, msg = "[production] [web]", "Stopped app"
+                tags, msg = "[production]", f"Executed cmd 'df -h /var/lib/docker' on 10.0.{i % 4}.{i % 250}"
             elif r < 0.9995:
                 tags, msg = "[production] [web]", f"Booted app version {version}_uncommitted_{version[:16]}"
             elif r < 0.9997:

@@ -17,11 +17,13 @@ from sigma.correlations import SigmaCorrelationRule
 from converter.fields import default_dictionary
 from converter.local.rules import rule_files
 from converter.parsing.files import Options, Summary, parse_inputs
+from converter.pipelines import pipeline
+from converter.tuning import load_tuning
 
 
 def main(log: str, rules_dir: str) -> None:
     dictionary = default_dictionary()
-    columns = [f.name for f in dictionary]
+    columns = dictionary.column_names()  # SQLite ignores the case of column names (Image, image)
     con = sqlite3.connect(":memory:")
     con.execute("CREATE TABLE logs (" + ", ".join(f'"{c}"' for c in columns) + ")")
     insert = f"INSERT INTO logs VALUES ({', '.join('?' for _ in columns)})"
@@ -31,19 +33,27 @@ def main(log: str, rules_dir: str) -> None:
         if "error" in event:
             continue
         events += 1
-        batch.append([json.dumps(v) if isinstance(v, (list, dict)) else v for v in (event.get(c) for c in columns)])
+        values = (event.get(name) for name in dictionary.event_names(event.get("log_type")))
+        batch.append([json.dumps(v) if isinstance(v, (list, dict)) else v for v in values])
         if len(batch) >= 50_000:
             con.executemany(insert, batch)
             batch = []
     con.executemany(insert, batch)
     texts = [p.read_text(encoding="utf-8") for p in rule_files(Path(rules_dir))]
     collection = SigmaCollection.from_yaml("\n---\n".join(texts))
-    backend = sqliteBackend()
+    collection.resolve_rule_references()
+    # the same rules as hunt: our local pipeline (field names, tuning placeholders, log source scope)
+    backend = sqliteBackend(processing_pipeline=pipeline("local", dictionary, load_tuning()))
     alerts = 0
-    for rule in collection.rules:
-        if not rule._output:
+    for rule in sorted(collection.rules, key=lambda r: isinstance(r, SigmaCorrelationRule)):
+        output = rule._output
+        rule._output = True  # a correlation's base rule is converted too (its queries are not run)
+        try:
+            queries = backend.convert_correlation_rule(rule) if isinstance(rule, SigmaCorrelationRule) else backend.convert_rule(rule)
+        finally:
+            rule._output = output
+        if not output:
             continue
-        queries = backend.convert_correlation_rule(rule) if isinstance(rule, SigmaCorrelationRule) else backend.convert_rule(rule)
         for query in queries:
             alerts += len(con.execute(query).fetchall())
     print(events, alerts)

@@ -53,6 +53,7 @@ class EventSource:
         self._full_query: str | None = None
         self._full_columns = ""
         self.typed_names = {t: [f.name for f in dictionary if t in f.sources] for t in definitions}
+        self.log_type: str | None = None  # of the batch `batches` last yielded (one input file, one log type)
 
     # -- Python-parsed events -----------------------------------------------------------------------------
     def _store_python(self, events: list[dict[str, Any]]) -> None:
@@ -66,13 +67,15 @@ class EventSource:
         self.con.execute("CREATE OR REPLACE TEMP VIEW batch_events AS SELECT *, FALSE AS _sql FROM python_events")
         return "batch_events"
 
-    def full_rows(self, view: str, condition: str) -> list[tuple[Any, ...]]:
-        """Every dictionary column of the events of the current batch for which `condition` holds
-        (on the batch view): lines the SQL parser read are parsed again in full, only these."""
-        rows = self.con.execute(f"SELECT {self.columns} FROM {view} WHERE NOT _sql AND ({condition})").fetchall()
+    def full_rows(self, view: str, keys: str) -> list[tuple[Any, ...]]:
+        """Every dictionary column of the events of the current batch named in the table `keys`
+        (source, line, record, _sql): lines the SQL parser read are parsed again in full, only these."""
+        rows = self.con.execute(
+            f"SELECT {', '.join('v.' + c for c in self.columns.split(', '))} FROM {view} v "
+            f"JOIN {keys} k ON v.source = k.source AND v.line = k.line AND v.record IS NOT DISTINCT FROM k.record "
+            "WHERE NOT v._sql AND NOT k._sql").fetchall()
         if self._full_query is not None:
-            self.con.execute("CREATE OR REPLACE TEMP TABLE wanted_lines AS SELECT * FROM lines "
-                             f"WHERE line IN (SELECT line FROM {view} WHERE _sql AND ({condition}))")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE wanted_lines AS SELECT * FROM lines WHERE line IN (SELECT line FROM {keys} WHERE _sql)")
             rows += self.con.execute(f"SELECT {self._full_columns} FROM ({self._full_query})").fetchall()
         return rows
 
@@ -86,6 +89,7 @@ class EventSource:
                     stats.rejected += 1
                 continue
             definition = self.definitions[log_type]
+            self.log_type = log_type
             parser = SourceParser(source, definition, self.parsers[log_type], self.options, stats)
             if source != "-" and log_type in self.queries and stats.failed is None:
                 opened.reader.close()  # the vectorized reader reads the file again, from the start

@@ -88,24 +88,42 @@ def hunt(paths: list[str], rules_dir: Path, options: Options, min_level: str = "
     source.progress = progress
     source.needed = _needed_columns(singles, bases, correlations, dictionary)
     found: list[tuple[CompiledRule, dict[str, Any]]] = []
-    flags = ", ".join(f"coalesce(({r.condition}), FALSE)" for r in singles)
-    any_single = " OR ".join(f"coalesce(({r.condition}), FALSE)" for r in singles)
-    any_base = " OR ".join(f"coalesce(({b.condition}), FALSE)" for b in bases)
+    # every rule's condition is evaluated once per event, as a flag; the events with a flag set are
+    # then read in full (single-event rules alert on them, correlations keep them). A batch holds
+    # one input file, so one log type: only the rules on that log type are evaluated.
+    key = [rows.names.index(n) for n in ("source", "line", "record")]
+    flag_sql: dict[str | None, tuple[list[int], list[int], str]] = {}
     for view in source.batches(paths):
         result.events += con.execute(f"SELECT count(*) FROM {view}").fetchall()[0][0]
-        if singles:
-            # which rules each matching event hits, from the columns they need; then those events in full
-            hits: dict[tuple[Any, ...], tuple[Any, ...]] = {
-                (r[0], r[1], r[2]): r[3:]
-                for r in con.execute(f"SELECT source, line, record, {flags} FROM {view} WHERE {any_single}").fetchall()}
-            for row in source.full_rows(view, any_single):
+        log_type = source.log_type
+        if log_type not in flag_sql:
+            own = [i for i, r in enumerate(singles) if log_type in r.log_types]
+            own_bases = [i for i, b in enumerate(bases) if log_type in b.log_types]
+            columns = [f"coalesce(({singles[i].condition}), FALSE)" for i in own]
+            columns += [f"coalesce(({bases[i].condition}), FALSE)" for i in own_bases]
+            named = ", ".join(f"{c} AS _f{n}" for n, c in enumerate(columns))
+            flag_sql[log_type] = (own, own_bases, named)
+        own, own_bases, named = flag_sql[log_type]
+        if not named:
+            continue
+        any_flag = " OR ".join(f"_f{n}" for n in range(len(own) + len(own_bases)))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE hit_rows AS SELECT * FROM "
+                    f"(SELECT source, line, record, _sql, {named} FROM {view}) WHERE {any_flag}")
+        hits = con.execute("SELECT * FROM hit_rows").fetchall()
+        if not hits:
+            continue
+        full = {tuple(row[i] for i in key): row for row in source.full_rows(view, "hit_rows")}
+        kept = []
+        for hit in hits:
+            row = full[hit[:3]]
+            single_flags, base_flags = hit[4:4 + len(own)], hit[4 + len(own):]
+            if any(single_flags):
                 event = rows.event(row)
-                flags_of = hits[(event["source"], event["line"], event.get("record"))]
-                found.extend((rule, event) for rule, hit in zip(singles, flags_of, strict=True) if hit)
-        if bases:
-            full = source.full_rows(view, any_base)
-            if full:
-                con.executemany(f"INSERT INTO kept VALUES ({', '.join('?' for _ in rows.names)}, NULL)", full)
+                found.extend((singles[i], event) for i, flag in zip(own, single_flags, strict=True) if flag)
+            if any(base_flags):
+                kept.append(row)
+        if kept:
+            con.executemany(f"INSERT INTO kept VALUES ({', '.join('?' for _ in rows.names)}, NULL)", kept)
     if bases:
         con.execute(f"UPDATE kept SET ts = {TS}")
     for rule, event in found:
