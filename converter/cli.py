@@ -256,5 +256,40 @@ def docs(out_dir: Path, rules_dir: Path, cases_dir: Path) -> None:
         click.echo(str(path))
 
 
+
+@main.command()
+@click.option("--target", type=click.Choice(["elastic"]), default="elastic", show_default=True,
+              help="What to build (the Splunk app is not built yet).")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"), show_default=True)
+@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("sigma_rules"),
+              show_default=True)
+@click.option("--update-lock", is_flag=True, help="Record changed rules' new versions in elastic-version-lock.json.")
+def build(target: str, out_dir: Path, rules_dir: Path, update_lock: bool) -> None:
+    """Compile the rules for a SIEM: deterministic files and archives under the output folder."""
+    from .targets.elastic import build_elastic, write_elastic
+    from .fields import default_dictionary
+
+    base = rules_dir.resolve().parent
+    lock_path = base / "elastic-version-lock.json"
+    err = _console(stderr=True)
+    try:
+        tuning = load_tuning(base / "tuning.yml" if (base / "tuning.yml").exists() else None)
+        result = build_elastic(rules_dir, Path.cwd(), default_dictionary(), tuning, lock_path)
+    except KamalSiemError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        sys.exit(EXIT_ERROR)
+    for path in write_elastic(result, out_dir):
+        click.echo(str(path))
+    for rule_file, why in result.refused:
+        err.print(f"[yellow]not built for Elastic:[/yellow] {escape(rule_file)}: {escape(why)}")
+    if result.lock_changed:
+        if update_lock:
+            lock_path.write_text(result.lock, encoding="utf-8")
+            err.print(f"{len(result.lock_changed)} rule version(s) recorded in {lock_path.name}")
+        else:
+            err.print(f"[yellow]{len(result.lock_changed)} rule(s) changed since {lock_path.name}:[/yellow] "
+                      "run `kamal-siem build --update-lock` and commit the lock, so Kibana updates them in place")
+
+
 if __name__ == "__main__":
     main()

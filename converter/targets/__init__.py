@@ -1,0 +1,1 @@
+"""The content compiled for each target SIEM (`kamal-siem build`)."""

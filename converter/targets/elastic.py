@@ -1,0 +1,48 @@
+"""The Elastic bundle: detection rules as Kibana's import NDJSON, with the version lock applied."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..fields import FieldDictionary
+from ..local.rules import rule_files
+from ..tuning import Tuning
+from .archive import write_zip
+from .elastic_rules import elastic_rules
+from .version_lock import apply_lock, dump_lock, load_lock
+
+RULES_FILE = "kamal-siem-detection-rules.ndjson"
+
+
+@dataclass
+class ElasticBuild:
+    files: dict[str, bytes] = field(default_factory=dict)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (rule file, why)
+    lock: str = ""
+    lock_changed: list[str] = field(default_factory=list)
+
+
+def build_elastic(rules_dir: Path, root: Path, dictionary: FieldDictionary, tuning: Tuning, lock_path: Path) -> ElasticBuild:
+    build = ElasticBuild()
+    rules = elastic_rules(rule_files(rules_dir), root, dictionary, tuning)
+    bodies = [r.body for r in rules if r.body is not None]
+    build.refused = [(str(r.path), r.refused) for r in rules if r.refused]
+    lock, build.lock_changed = apply_lock(bodies, load_lock(lock_path))
+    build.lock = dump_lock(lock)
+    build.files[RULES_FILE] = "".join(json.dumps(b, sort_keys=True, ensure_ascii=False) + "\n" for b in bodies).encode()
+    return build
+
+
+def write_elastic(build: ElasticBuild, out_dir: Path) -> list[Path]:
+    folder = out_dir / "elastic"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in sorted(build.files.items()):
+        (folder / name).write_bytes(data)
+        written.append(folder / name)
+    archive = out_dir / "kamal-siem-elastic.zip"
+    write_zip(archive, build.files)
+    written.append(archive)
+    return written
