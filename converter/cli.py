@@ -258,22 +258,31 @@ def docs(out_dir: Path, rules_dir: Path, cases_dir: Path) -> None:
 
 
 @main.command()
-@click.option("--target", type=click.Choice(["elastic"]), default="elastic", show_default=True,
-              help="What to build (the Splunk app is not built yet).")
+@click.option("--target", type=click.Choice(["splunk", "elastic", "all"]), default="all", show_default=True,
+              help="What to build: the Splunk content app, the Elastic bundle, or both.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"), show_default=True)
 @click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("sigma_rules"),
               show_default=True)
 @click.option("--update-lock", is_flag=True, help="Record changed rules' new versions in elastic-version-lock.json.")
 def build(target: str, out_dir: Path, rules_dir: Path, update_lock: bool) -> None:
     """Compile the rules for a SIEM: deterministic files and archives under the output folder."""
-    from .targets.elastic import build_elastic, write_elastic
     from .fields import default_dictionary
+    from .targets.elastic import build_elastic, write_elastic
+    from .targets.splunk import build_splunk
 
     base = rules_dir.resolve().parent
     lock_path = base / "elastic-version-lock.json"
     err = _console(stderr=True)
     try:
         tuning = load_tuning(base / "tuning.yml" if (base / "tuning.yml").exists() else None)
+        if target in ("splunk", "all"):
+            written, refused = build_splunk(rules_dir, default_dictionary(), tuning, out_dir)
+            for path in written:
+                click.echo(str(path))
+            for rule_file, why in refused:
+                err.print(f"[yellow]not built for Splunk:[/yellow] {escape(rule_file)}: {escape(why)}")
+        if target not in ("elastic", "all"):
+            return
         result = build_elastic(rules_dir, Path.cwd(), default_dictionary(), tuning, lock_path)
     except KamalSiemError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
