@@ -15,12 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
-# Set up, then run the main job on the bundled sample logs.
+# Set up, then run the main job on the bundled sample logs, and build the SIEM content into dist/.
 demo: $(STAMP)
 	$(BIN)/kamal-siem parse --format table samples/
 	$(BIN)/kamal-siem parse --quiet samples/ > $(VENV)/demo-parse.ndjson
 	@echo "NDJSON of every line: $(VENV)/demo-parse.ndjson"
 	$(BIN)/kamal-siem hunt samples/ || test $$? -eq 1
+	$(BIN)/kamal-siem build -o dist
 
 # Install everything the tests need, then run them (static checks and rule validation first).
 test: lint validate
