@@ -39,6 +39,16 @@ def test_every_rule_validates_against_the_kibana_schema_of_its_type(bodies: list
         assert errors == [], f"{body['name']}: {errors}"
 
 
+def test_every_lucene_query_parses(bodies: list[dict]) -> None:
+    from luqum.exceptions import ParseError
+    from luqum.parser import parser
+
+    for body in bodies:
+        parser.parse(body["query"])  # raises on a syntax error
+    with pytest.raises(ParseError):
+        parser.parse('event.action:(app_exec OR "unclosed)')
+
+
 def test_a_schema_violation_is_caught(bodies: list[dict]) -> None:
     schema = json.loads(shared_path("elastic-api-schemas", "9.5", "9.5.query.json").read_text())
     broken = dict(next(b for b in bodies if b["type"] == "query"), severity="informational")
