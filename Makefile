@@ -39,6 +39,7 @@ lint: $(STAMP)
 # The performance run of benchmarks/ (minutes; the corpora go to dist/bench/).
 bench: $(STAMP)
 	cd benchmarks && ../$(BIN)/python hunt.py $(if $(BENCH_SIZES),--sizes $(BENCH_SIZES))
+	$(BIN)/python benchmarks/build.py
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache .hypothesis
