@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .offline_data import attack
+from .offline_data import attack, attack_tags
 from .parsing.files import Options, Summary, parse_inputs
 from .replay import find_cases, load_case
 from .tuning import Tuning
@@ -66,12 +66,11 @@ def _sample(path: Path, line: int) -> str:
 
 
 def _techniques(data: dict[str, Any]) -> list[str]:
-    return [t.split(".", 1)[1].upper() for t in data.get("tags") or [] if re.match(r"^attack\.t\d{4}", str(t))]
+    return attack_tags(data.get("tags") or [])[1]
 
 
 def _tactics(data: dict[str, Any]) -> list[str]:
-    return [str(t).split(".", 1)[1] for t in data.get("tags") or []
-            if str(t).startswith("attack.") and not re.match(r"^attack\.([a-z]{1,2}\d{4})", str(t))]
+    return attack_tags(data.get("tags") or [])[0]
 
 
 def catalogue(docs: list[RuleDoc], tuning: Tuning) -> str:

@@ -14,6 +14,8 @@ pySigma and the SigmaHQ validators download their data lazily from the internet 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -45,6 +47,28 @@ class AttackData:
     version: str
     techniques: dict[str, Technique]  # by id, upper case
     tactics: dict[str, Tactic]  # by shortname
+
+
+TECHNIQUE_TAG = re.compile(r"^attack\.(t\d{4}(?:\.\d{3})?)$")
+OTHER_ATTACK_TAG = re.compile(r"^attack\.([gs]\d{4}|m\d{4}|ds\d{4}|ta\d{4})$")  # groups, software, mitigations, ...
+
+
+def attack_tags(tags: Iterable[object]) -> tuple[list[str], list[str]]:
+    """A Sigma rule's ATT&CK tags: the tactic short names (`credential-access`) and the technique
+    ids (`T1552.001`), each in tag order without repeats."""
+    tactics: list[str] = []
+    techniques: list[str] = []
+    for tag in (str(t).lower() for t in tags):
+        if not tag.startswith("attack."):
+            continue
+        if (m := TECHNIQUE_TAG.match(tag)) is not None:
+            if m.group(1).upper() not in techniques:
+                techniques.append(m.group(1).upper())
+        elif not OTHER_ATTACK_TAG.match(tag):
+            tactic = tag.removeprefix("attack.").replace("_", "-")
+            if tactic not in tactics:
+                tactics.append(tactic)
+    return tactics, techniques
 
 
 def _lookup(prefix: str) -> dict[str, Any]:

@@ -15,20 +15,19 @@ Rules are imported disabled: an admin enables them after tuning.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sigma.backends.elasticsearch import LuceneBackend
-from sigma.collection import SigmaCollection
-from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationConditionOperator, SigmaCorrelationRule, SigmaCorrelationType
+from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
 from ..fields import FieldDictionary
-from ..offline_data import attack
+from ..offline_data import attack, attack_tags
 from ..pipelines import pipeline
 from ..tuning import Tuning
+from .sigma_rules import convert, event_count, load_in_conversion_order, rule_path
 
 SEVERITY = {"informational": ("low", 10), "low": ("low", 21), "medium": ("medium", 47), "high": ("high", 73),
             "critical": ("critical", 99)}
@@ -53,8 +52,7 @@ def _duration(seconds: int) -> str:
 def _threat(tags: list[str]) -> list[dict[str, Any]]:
     """The MITRE ATT&CK mapping Kibana shows: per tactic, the rule's techniques that serve it."""
     data = attack()
-    tactics = [t.removeprefix("attack.") for t in tags if t.startswith("attack.") and not re.match(r"attack\.[a-z]{1,2}\d{4}", t)]
-    techniques = [t.removeprefix("attack.").upper() for t in tags if re.match(r"attack\.t\d{4}", t)]
+    tactics, techniques = attack_tags(tags)
     out = []
     for shortname in tactics:
         tactic = data.tactics.get(shortname)
@@ -115,24 +113,16 @@ def _log_types(rule: SigmaRule, dictionary: FieldDictionary) -> list[str]:
 
 
 def elastic_rules(paths: list[Path], root: Path, dictionary: FieldDictionary, tuning: Tuning) -> list[ElasticRule]:
-    collection = SigmaCollection.load_ruleset([str(p) for p in paths])
-    collection.resolve_rule_references()
     backend = LuceneBackend(pipeline("elastic", dictionary, tuning))
     lucene: dict[str, str] = {}
     out: list[ElasticRule] = []
-    for rule in sorted(collection.rules, key=lambda r: isinstance(r, SigmaCorrelationRule)):
-        source = getattr(rule, "source", None)
-        path = Path(source.path) if source is not None and source.path else Path("?")
+    for rule in load_in_conversion_order(paths):
+        path = rule_path(rule)
         rel = path.resolve().relative_to(root.resolve()).as_posix() if path.resolve().is_relative_to(root.resolve()) else str(path)
         if isinstance(rule, SigmaRule):
-            output = rule._output
-            rule._output = True
-            try:
-                [query] = backend.convert_rule(rule)
-            finally:
-                rule._output = output
+            [query] = convert(backend, rule)
             lucene[str(rule.id)] = str(query)
-            if not output:
+            if not rule._output:
                 continue  # a correlation's base rule: its query goes into the correlation
             body = _common(rule, rel, _log_types(rule, dictionary), dictionary)
             body.update({"type": "query", "language": "lucene", "query": str(query),
@@ -145,22 +135,15 @@ def elastic_rules(paths: list[Path], root: Path, dictionary: FieldDictionary, tu
 
 def _correlation(rule: SigmaCorrelationRule, path: Path, rel: str, lucene: dict[str, str],
                  dictionary: FieldDictionary) -> ElasticRule:
-    bases = [ref.rule for ref in rule.rules or []]
-    condition = rule.condition
-    if rule.type != SigmaCorrelationType.EVENT_COUNT or len(bases) != 1 or not isinstance(condition, SigmaCorrelationCondition) \
-            or condition.op not in (SigmaCorrelationConditionOperator.GTE, SigmaCorrelationConditionOperator.GT):
+    count = event_count(rule)
+    if count is None:
         return ElasticRule(path, refused="only an event_count over one rule with gte/gt becomes a Kibana threshold rule")
-    base = bases[0]
-    assert isinstance(base, SigmaRule)
-    log_types = _log_types(base, dictionary)
-    group_by = [dictionary[str(f)].ecs for f in rule.group_by or []]
+    group_by = [dictionary[f].ecs for f in count.group_by]
     if len(group_by) > 5:
         return ElasticRule(path, refused="a Kibana threshold groups by at most 5 fields")
-    value = int(condition.count) + (1 if condition.op == SigmaCorrelationConditionOperator.GT else 0)
-    span = int(rule.timespan.seconds)
-    interval = max(60, span // 3)
-    body = _common(rule, rel, log_types, dictionary)
-    body.update({"type": "threshold", "language": "lucene", "query": lucene[str(base.id)],
-                 "threshold": {"field": group_by, "value": value},
-                 "interval": _duration(interval), "from": f"now-{_duration(span + interval)}"})
+    interval = max(60, count.seconds // 3)
+    body = _common(rule, rel, _log_types(count.base, dictionary), dictionary)
+    body.update({"type": "threshold", "language": "lucene", "query": lucene[str(count.base.id)],
+                 "threshold": {"field": group_by, "value": count.minimum},
+                 "interval": _duration(interval), "from": f"now-{_duration(count.seconds + interval)}"})
     return ElasticRule(path, body)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..fields import FieldDictionary
-from ..offline_data import attack
+from ..offline_data import attack, attack_tags
 from ..tuning import Tuning
 from .splunk_searches import SplunkSearch, splunk_searches
 
@@ -30,11 +30,10 @@ def _stanza(name: str, settings: dict[str, object]) -> str:
 
 
 def _annotations(search: SplunkSearch) -> str:
-    tags = [str(t) for t in search.rule.tags]
     data = attack()
-    techniques = sorted(t.removeprefix("attack.").upper() for t in tags if t.startswith("attack.t"))
-    tactics = sorted(data.tactics[t.removeprefix("attack.")].name for t in tags
-                     if t.removeprefix("attack.") in data.tactics)
+    tactic_names, technique_ids = attack_tags(search.rule.tags)
+    techniques = sorted(technique_ids)
+    tactics = sorted(data.tactics[t].name for t in tactic_names if t in data.tactics)
     return json.dumps({"mitre_attack": techniques, "kill_chain_phases": [], "analytic_story": ["Kamal"],
                        "mitre_attack_tactics": tactics}, sort_keys=True)
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sigma.backends.splunk import SplunkBackend
-from sigma.collection import SigmaCollection
-from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationConditionOperator, SigmaCorrelationRule, SigmaCorrelationType
+from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
 from ..fields import FieldDictionary
 from ..pipelines import pipeline
 from ..tuning import Tuning
+from .sigma_rules import convert, event_count, load_in_conversion_order, rule_path
 
 INTERVAL_MINUTES = 5
 
@@ -49,24 +49,16 @@ def macro_name(path: Path) -> str:
 
 
 def splunk_searches(paths: list[Path], dictionary: FieldDictionary, tuning: Tuning) -> list[SplunkSearch]:
-    collection = SigmaCollection.load_ruleset([str(p) for p in paths])
-    collection.resolve_rule_references()
     backend = SplunkBackend(pipeline("splunk", dictionary, tuning))
     base_searches: dict[str, str] = {}
     out: list[SplunkSearch] = []
-    for rule in sorted(collection.rules, key=lambda r: isinstance(r, SigmaCorrelationRule)):
-        source = getattr(rule, "source", None)
-        path = Path(source.path) if source is not None and source.path else Path("?")
+    for rule in load_in_conversion_order(paths):
+        path = rule_path(rule)
         item = SplunkSearch(path, rule, stanza=f"kamal-siem - {rule.title}", filter_macro=macro_name(path))
         if isinstance(rule, SigmaRule):
-            output = rule._output
-            rule._output = True
-            try:
-                [query] = backend.convert_rule(rule)
-            finally:
-                rule._output = output
+            [query] = convert(backend, rule)
             base_searches[str(rule.id)] = str(query)
-            if not output:
+            if not rule._output:
                 continue
             item.search = f"{query} | `{item.filter_macro}`"
         else:
@@ -76,25 +68,20 @@ def splunk_searches(paths: list[Path], dictionary: FieldDictionary, tuning: Tuni
 
 
 def _correlation(item: SplunkSearch, rule: SigmaCorrelationRule, base_searches: dict[str, str], dictionary: FieldDictionary) -> None:
-    bases = [ref.rule for ref in rule.rules or []]
-    condition = rule.condition
-    if rule.type != SigmaCorrelationType.EVENT_COUNT or len(bases) != 1 or not isinstance(condition, SigmaCorrelationCondition) \
-            or condition.op not in (SigmaCorrelationConditionOperator.GTE, SigmaCorrelationConditionOperator.GT):
+    count = event_count(rule)
+    if count is None:
         item.refused = "only an event_count over one rule with gte/gt is built as a sliding-window search"
         return
-    group = [dictionary[str(f)].splunk for f in rule.group_by or []]
-    value = int(condition.count) + (1 if condition.op == SigmaCorrelationConditionOperator.GT else 0)
-    span = int(rule.timespan.seconds)
-    minutes = max(INTERVAL_MINUTES, -(-span // 60) // 3)
+    group = [dictionary[f].splunk for f in count.group_by]
+    minutes = max(INTERVAL_MINUTES, -(-count.seconds // 60) // 3)
     by = f" BY {' '.join(group)}" if group else ""
-    base = bases[0]
-    assert isinstance(base, SigmaRule)
+    base = count.base
     query = base_searches[str(base.id)]
     source = dictionary.logsource_of(base.logsource.product, base.logsource.service, base.logsource.category)
     if source is not None and not query.startswith("`"):  # pySigma leaves a base rule's query unfinished
         query = f"`{source.splunk_macro}` {query}"
-    item.search = (f"{query} | sort 0 _time | streamstats time_window={span}s count AS event_count{by}"
-                   f" | where event_count >= {value} | `{item.filter_macro}`")
+    item.search = (f"{query} | sort 0 _time | streamstats time_window={count.seconds}s count AS event_count{by}"
+                   f" | where event_count >= {count.minimum} | `{item.filter_macro}`")
     item.cron = f"*/{minutes} * * * *" if minutes < 60 else f"0 */{minutes // 60} * * *"
-    item.earliest = f"-{-(-span // 60) + minutes + 1}m@m"
+    item.earliest = f"-{-(-count.seconds // 60) + minutes + 1}m@m"
     item.suppress_fields = tuple(group)

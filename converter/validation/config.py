@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ContentError
 from ..schema_check import schema_errors
 from ..yamlpos import load_yaml
 from .issues import Issue
@@ -49,7 +48,3 @@ def load_config(path: Path | None) -> ValidationConfig:
                                             lines.line_of(["exceptions", i]) or 0))
     return config
 
-
-def unknown_validators(config: ValidationConfig, known: set[str]) -> list[ContentError]:
-    return [ContentError(config.path or "validation.yml", None, f"validators.exclude: unknown validator {name!r}")
-            for name in sorted(set(config.excluded) - known)]

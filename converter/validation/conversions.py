@@ -20,21 +20,11 @@ from sigma.rule import SigmaRule
 from ..fields import FieldDictionary
 from ..local.rules import RuleSet
 from ..pipelines import pipeline
+from ..targets.sigma_rules import convert
 from ..tuning import Tuning
 from .issues import Report
 
 ELASTIC = {"elastic-lucene": LuceneBackend, "elastic-eql": EqlBackend, "elastic-esql": ESQLBackend}
-
-
-def _convert(backend: Any, rule: SigmaRule | SigmaCorrelationRule) -> list[Any]:
-    output = rule._output
-    rule._output = True  # a correlation's base rule converts as well
-    try:
-        if isinstance(rule, SigmaCorrelationRule):
-            return list(backend.convert_correlation_rule(rule))
-        return list(backend.convert_rule(rule))
-    finally:
-        rule._output = output
 
 
 def conversions(paths: list[Path], dictionary: FieldDictionary, tuning: Tuning) -> dict[str, dict[str, list[Any] | str]]:
@@ -53,7 +43,7 @@ def conversions(paths: list[Path], dictionary: FieldDictionary, tuning: Tuning) 
             if rule.errors:
                 continue
             try:
-                result: list[Any] | str = _convert(backend, rule)
+                result: list[Any] | str = convert(backend, rule)
             except Exception as exc:  # a backend's refusal, whatever its class: reported, not raised
                 result = f"{type(exc).__name__}: {exc}"
             out.setdefault(str(rule.id), {})[target] = result

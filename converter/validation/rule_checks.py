@@ -17,15 +17,13 @@ from sigma.rule import SigmaRule
 
 from ..errors import ContentError
 from ..fields import FieldDictionary
-from ..offline_data import attack
+from ..offline_data import attack, attack_tags
 from ..pipelines import rule_fields
 from ..schema_check import schema_errors
 from ..tuning import Tuning
 from ..yamlpos import LineMap, load_yaml
 from .issues import Report
 
-TECHNIQUE = re.compile(r"^attack\.(t\d{4}(?:\.\d{3})?)$")
-OTHER_ATTACK = re.compile(r"^attack\.([gs]\d{4}|m\d{4}|ds\d{4}|ta\d{4})$")
 PLACEHOLDER = re.compile(r"%([A-Za-z0-9_]+)%")
 
 
@@ -119,11 +117,9 @@ def check_attack(files: list[RuleFile], report: Report) -> None:
     and each technique serves one of the rule's tactics."""
     data = attack()
     for f in files:
-        tags = [str(t).lower() for t in f.data.get("tags") or [] if isinstance(t, str)]
         line = f.lines.line_of(["tags"])
-        tactics = {t.removeprefix("attack.").replace("_", "-") for t in tags
-                   if t.startswith("attack.") and not TECHNIQUE.match(t) and not OTHER_ATTACK.match(t)}
-        techniques = [m.group(1).upper() for t in tags if (m := TECHNIQUE.match(t))]
+        tactic_list, techniques = attack_tags(t for t in f.data.get("tags") or [] if isinstance(t, str))
+        tactics = set(tactic_list)
         for tactic in sorted(tactics):
             if tactic not in data.tactics:
                 report.add("error", "attack", f.path, line, f"attack.{tactic}: not an ATT&CK Enterprise {data.version} tactic", f.id)
