@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint validate bench venv clean
+.PHONY: demo test lint validate bench venv tools clean
 
 venv: $(STAMP)
 
@@ -24,8 +24,35 @@ demo: $(STAMP)
 	$(BIN)/kamal-siem build -o dist
 
 # Install everything the tests need, then run them (static checks and rule validation first).
-test: lint validate
-	$(BIN)/python -m pytest
+# The vendor validators are required here: a missing one fails its tests instead of skipping them.
+test: lint validate tools
+	KAMAL_SIEM_REQUIRE_TOOLS=1 $(BIN)/python -m pytest
+
+# The vendors' validators, each in its own environment under .tools/ (never the project's venv):
+# splunk-appinspect (pins old libraries), Splunk's dashboard schema (npm), and Elastic's ES|QL
+# analyzer (Python >= 3.12: `python3.12` on the PATH, else pyenv's; set PY312 to choose).
+TOOLS := .tools
+PY312 ?= $(firstword $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'import sys' 2>/dev/null && echo python3.12) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(wildcard /usr/bin/python3.1[2-9]))
+tools: $(TOOLS)/appinspect/.ok $(TOOLS)/dashboard/.ok $(TOOLS)/esql/.ok
+
+$(TOOLS)/appinspect/.ok: tools/appinspect-constraints.txt
+	rm -rf $(TOOLS)/appinspect
+	$(PYTHON) -m venv $(TOOLS)/appinspect
+	$(TOOLS)/appinspect/bin/python -m pip install --quiet -c tools/appinspect-constraints.txt splunk-appinspect
+	@touch $@
+
+$(TOOLS)/dashboard/.ok: tools/package.json tools/package-lock.json
+	rm -rf $(TOOLS)/dashboard && mkdir -p $(TOOLS)/dashboard
+	cp tools/package.json tools/package-lock.json $(TOOLS)/dashboard/
+	cd $(TOOLS)/dashboard && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(TOOLS)/esql/.ok: tools/esql-requirements.txt
+	@test -n "$(PY312)" || { echo "the ES|QL analyzer needs Python >= 3.12: set PY312=/path/to/python3.12"; exit 1; }
+	rm -rf $(TOOLS)/esql
+	$(PY312) -m venv $(TOOLS)/esql
+	$(TOOLS)/esql/bin/python -m pip install --quiet -r tools/esql-requirements.txt
+	@touch $@
 
 # Every rule, offline: schema, validators, ATT&CK, fields, conversions, replay cases (JUnit XML for CI).
 validate: $(STAMP)
@@ -42,4 +69,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/build.py
 
 clean:
-	rm -rf $(VENV) dist .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) dist .pytest_cache .hypothesis
