@@ -29,11 +29,11 @@ test: lint validate tools
 	KAMAL_SIEM_REQUIRE_TOOLS=1 $(BIN)/python -m pytest
 
 # The vendors' validators, each in its own environment under .tools/ (never the project's venv):
-# splunk-appinspect (pins old libraries), Splunk's dashboard schema (npm), and Elastic's ES|QL
+# splunk-appinspect (pins old libraries), npm: Splunk's dashboard schema, the Elasticsearch client's API types with TypeScript, and Elastic's ES|QL
 # analyzer (Python >= 3.12: `python3.12` on the PATH, else pyenv's; set PY312 to choose).
 TOOLS := .tools
 PY312 ?= $(firstword $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'import sys' 2>/dev/null && echo python3.12) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(wildcard /usr/bin/python3.1[2-9]))
-tools: $(TOOLS)/appinspect/.ok $(TOOLS)/dashboard/.ok $(TOOLS)/esql/.ok
+tools: $(TOOLS)/appinspect/.ok $(TOOLS)/node/.ok $(TOOLS)/esql/.ok
 
 $(TOOLS)/appinspect/.ok: tools/appinspect-constraints.txt
 	rm -rf $(TOOLS)/appinspect
@@ -41,10 +41,10 @@ $(TOOLS)/appinspect/.ok: tools/appinspect-constraints.txt
 	$(TOOLS)/appinspect/bin/python -m pip install --quiet -c tools/appinspect-constraints.txt splunk-appinspect
 	@touch $@
 
-$(TOOLS)/dashboard/.ok: tools/package.json tools/package-lock.json
-	rm -rf $(TOOLS)/dashboard && mkdir -p $(TOOLS)/dashboard
-	cp tools/package.json tools/package-lock.json $(TOOLS)/dashboard/
-	cd $(TOOLS)/dashboard && npm ci --no-audit --no-fund --loglevel=error
+$(TOOLS)/node/.ok: tools/package.json tools/package-lock.json
+	rm -rf $(TOOLS)/node && mkdir -p $(TOOLS)/node
+	cp tools/package.json tools/package-lock.json $(TOOLS)/node/
+	cd $(TOOLS)/node && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(TOOLS)/esql/.ok: tools/esql-requirements.txt

@@ -31,9 +31,15 @@ def appinspect() -> Path:
 
 def dashboard_node_modules() -> Path:
     """node_modules holding @splunk/dashboard-validation and the visualization schemas."""
-    return _require(TOOLS / "dashboard" / "node_modules" / "@splunk" / "dashboard-validation", "@splunk/dashboard-validation").parents[1]
+    return _require(TOOLS / "node" / "node_modules" / "@splunk" / "dashboard-validation", "@splunk/dashboard-validation").parents[1]
 
 
 def esql_python() -> Path:
     """A Python >= 3.12 with detection-rules-esql-py (Elastic's ES|QL parser and analyzer)."""
     return _require(TOOLS / "esql" / "bin" / "python", "detection-rules-esql-py (Python >= 3.12)")
+
+
+def node_modules() -> Path:
+    """node_modules of tools/package.json: Splunk's dashboard validator, the Elasticsearch client's
+    API types (generated from Elastic's API specification) and TypeScript to check against them."""
+    return _require(TOOLS / "node" / "node_modules" / "typescript", "TypeScript and @elastic/elasticsearch").parent
