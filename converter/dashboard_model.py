@@ -194,6 +194,7 @@ class _Checker:
     def __init__(self, path: Path, lines: LineMap, dictionary: FieldDictionary) -> None:
         self.path, self.lines, self.dictionary = path, lines, dictionary
         self.errors: list[ContentError] = []
+        self._converter: Any = None
 
     def error(self, where: list[str | int], reason: str) -> None:
         self.errors.append(ContentError(self.path, self.lines.line_of(where), reason))
@@ -259,8 +260,10 @@ class _Checker:
         """The detection is valid Sigma on the dictionary's fields (the strict local pipeline)."""
         from .dashboard_queries import PanelConverter
 
+        if self._converter is None:
+            self._converter = PanelConverter(self.dictionary)
         try:
-            PanelConverter(self.dictionary).local(panel)
+            self._converter.local(panel)
         except (SigmaError, NotImplementedError, ValueError) as exc:
             self.error([*where, "detection"] if panel.rule is None else [*where, "rule"], f"panel {panel.id}: {exc}")
 
