@@ -28,6 +28,7 @@ class Field:
     ecs: str
     splunk: str
     sources: tuple[str, ...]
+    lowercase: bool = False  # every value is lowercase by construction (a vocabulary the parsers write)
 
 
 def _example_fits(field_type: str, value: Any) -> bool:
@@ -58,6 +59,11 @@ def _example_fits(field_type: str, value: Any) -> bool:
 
 
 value_fits = _example_fits
+
+
+def _all_lowercase(value: Any) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return all(isinstance(v, str) and v == v.lower() for v in values)
 
 
 @dataclass(frozen=True)
@@ -180,9 +186,13 @@ def load_field_dictionary(path: Path | None = None) -> FieldDictionary:
         if not _example_fits(raw["type"], raw["example"]):
             errors.append(ContentError(path, lines.line_of(["fields", i, "example"]),
                                        f"field {name!r}: example {raw['example']!r} is not a {raw['type']}"))
+        lowercase = bool(raw.get("lowercase", False))
+        if lowercase and (raw["type"] not in ("keyword", "keyword_list") or not _all_lowercase(raw["example"])):
+            errors.append(ContentError(path, lines.line_of(["fields", i, "lowercase"]),
+                                       f"field {name!r}: `lowercase` is for keyword fields whose example is lowercase"))
         fields.append(Field(name=name, type=raw["type"], description=raw["description"].strip(),
                             example=raw["example"], ecs=raw["ecs"], splunk=raw["splunk"],
-                            sources=tuple(raw["sources"])))
+                            sources=tuple(raw["sources"]), lowercase=lowercase))
     logsources: dict[str, LogSource] = {}
     for log_type, raw in data["logsources"].items():
         if log_type not in log_types:

@@ -1,12 +1,31 @@
-"""Sigma rules as the detection rules Kibana Security imports (NDJSON, one rule a line).
+"""Sigma rules as the detection rules Kibana Security imports (NDJSON, one rule a line), each of the
+Kibana rule type whose query means what the Sigma rule means, and ES|QL hunting queries.
 
-- A single-event rule becomes a `query` rule in Lucene (pySigma's Lucene backend with our Elastic
-  pipeline: ECS names, tuning values inlined).
-- A correlation that counts one base rule's events per group (`event_count`, `gte`/`gt`) becomes a
-  `threshold` rule over the base rule's query. Kibana counts over each run's look-back, not a sliding
-  window: the look-back is the Sigma timespan plus the run interval, so no burst that fits the
-  timespan is missed (a burst up to one interval longer may also count).
-- Anything else is refused by name (the report says why).
+Sigma compares strings case-insensitively and a missing field never satisfies `field: value`;
+Elasticsearch keyword fields are case-sensitive in Lucene and ES|QL, and EQL and ES|QL use
+three-valued logic. The type of each rule is chosen from its content (elastic_forms.py), in order:
+
+1. `query` (Lucene, pySigma's backend) when the Lucene query is exact (lucene_exact.py): every
+   string compared either has no letter with case, or is lowercase and compared with a `lowercase`
+   field of the dictionary (a vocabulary our parsers write, such as the audit `action`), or is
+   `|cased`; no regular expression, no string comparison on a text field. Lucene's `not` (must_not)
+   already matches events without the field.
+2. `eql` otherwise (elastic_eql.py): `:` and `like~` compare case-insensitively with wildcards,
+   `==` only numbers, booleans, the empty string and `|cased` values; `not` is null-safe. Not for
+   text fields, which Elasticsearch EQL does not search.
+3. `esql` when EQL refuses (elastic_esql.py): `TO_LOWER(field)` with lowercased patterns, null-safe
+   `not`; it also reads text fields (`message`).
+
+A correlation that counts one base rule's events per group (`event_count`, `gte`/`gt`) becomes a
+`threshold` rule over the base rule's Lucene query when that query is exact, and otherwise an `esql`
+rule that counts the base rule's events with STATS. Both count over each run's look-back, not a
+sliding window: the look-back is the Sigma timespan plus the run interval, so no burst that fits
+the timespan is missed (a burst up to one interval longer may also count). Anything else is refused
+by name (the report says why). `meta.kamal_siem_rule_type` says why the rule has its type.
+
+Every single-event rule also gets an ES|QL hunting query (`hunting/<rule file stem>.esql`), to run
+in Discover over any time range; correlations get none (a hunting query has no look-back to count
+over, and pySigma's fixed `date_trunc` buckets are not Sigma's window), and the refusal names them.
 
 `rule_id` is the Sigma id, severity and risk score come from the level, the MITRE mapping from the
 ATT&CK tags (names from the installed ATT&CK data), the investigation guide from the rule's text.
@@ -19,15 +38,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sigma.backends.elasticsearch import LuceneBackend
 from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
 from ..fields import FieldDictionary
 from ..offline_data import attack, attack_tags
-from ..pipelines import pipeline
 from ..tuning import Tuning
-from .sigma_rules import convert, event_count, load_in_conversion_order, rule_path
+from .elastic_esql import correlation_query, event_query
+from .elastic_forms import Forms, rule_forms
+from .sigma_rules import event_count, rule_path
 
 SEVERITY = {"informational": ("low", 10), "low": ("low", 21), "medium": ("medium", 47), "high": ("high", 73),
             "critical": ("critical", 99)}
@@ -107,43 +126,106 @@ def _common(rule: SigmaRule | SigmaCorrelationRule, path: str, log_types: list[s
     }
 
 
-def _log_types(rule: SigmaRule, dictionary: FieldDictionary) -> list[str]:
-    source = dictionary.logsource_of(rule.logsource.product, rule.logsource.service, rule.logsource.category)
-    return [source.log_type] if source is not None else []
+def _relative(path: Path, root: Path) -> str:
+    return path.resolve().relative_to(root.resolve()).as_posix() if path.resolve().is_relative_to(root.resolve()) else str(path)
+
+
+def _single(form: Forms) -> tuple[dict[str, Any], str] | str:
+    """The rule type, query and why that type; or why no type fits."""
+    if form.lucene_exact:
+        return {"type": "query", "language": "lucene", "query": form.lucene}, "query: the Lucene query is exact"
+    lucene_why = "; ".join(form.lucene_problems) or form.refused.get("lucene", "")
+    if form.eql is not None:
+        return {"type": "eql", "language": "eql", "query": f"any where {form.eql}"}, f"eql: Lucene is not exact ({lucene_why})"
+    if form.esql is not None:
+        query = event_query(form.index, form.esql) + "\n| KEEP _id, _index, _version, *"
+        return ({"type": "esql", "language": "esql", "query": query},
+                f"esql: Lucene is not exact ({lucene_why}); EQL refuses ({form.refused.get('eql', '')})")
+    return (f"no Kibana rule type fits: Lucene is not exact ({lucene_why}); EQL: {form.refused.get('eql', '')}; "
+            f"ES|QL: {form.refused.get('esql', '')}")
+
+
+@dataclass
+class ElasticContent:
+    rules: list[ElasticRule]
+    hunting: dict[str, bytes]  # "hunting/<rule file stem>.esql" -> the query
+    hunting_refused: list[tuple[str, str]]  # (rule file, why it has no hunting query)
+
+
+def elastic_content(paths: list[Path], root: Path, dictionary: FieldDictionary, tuning: Tuning) -> ElasticContent:
+    rules, forms = rule_forms(paths, dictionary, tuning)
+    out: list[ElasticRule] = []
+    hunting: dict[str, bytes] = {}
+    hunting_refused: list[tuple[str, str]] = []
+    for rule in rules:
+        path = rule_path(rule)
+        rel = _relative(path, root)
+        if isinstance(rule, SigmaRule):
+            form = forms[str(rule.id)]
+            if form.esql is not None:
+                hunting[f"hunting/{path.stem}.esql"] = _hunting(rule, rel, form).encode()
+            else:
+                hunting_refused.append((str(path), f"ES|QL: {form.refused.get('esql', '')}"))
+            if not rule._output:
+                continue  # a correlation's base rule: its query goes into the correlation
+            chosen = _single(form)
+            if isinstance(chosen, str):
+                out.append(ElasticRule(path, refused=chosen))
+                continue
+            fields, why = chosen
+            body = _common(rule, rel, [form.log_type] if form.log_type else [], dictionary)
+            body.update(fields)
+            if fields["type"] == "esql":
+                del body["index"]  # an ES|QL rule reads the indexes its FROM names
+            body["meta"]["kamal_siem_rule_type"] = why
+            body.update({"interval": _duration(INTERVAL_SECONDS), "from": f"now-{_duration(INTERVAL_SECONDS + 60)}"})
+            out.append(ElasticRule(path, body))
+            continue
+        hunting_refused.append((str(path), "a correlation: a hunting query has no look-back to count over, and ES|QL's "
+                                           "fixed date_trunc buckets are not Sigma's sliding window (the Kibana rule counts "
+                                           "over its look-back)"))
+        out.append(_correlation(rule, path, rel, forms, dictionary))
+    return ElasticContent(sorted(out, key=lambda r: (r.body or {}).get("rule_id", str(r.path))), dict(sorted(hunting.items())),
+                          sorted(hunting_refused))
 
 
 def elastic_rules(paths: list[Path], root: Path, dictionary: FieldDictionary, tuning: Tuning) -> list[ElasticRule]:
-    backend = LuceneBackend(pipeline("elastic", dictionary, tuning))
-    lucene: dict[str, str] = {}
-    out: list[ElasticRule] = []
-    for rule in load_in_conversion_order(paths):
-        path = rule_path(rule)
-        rel = path.resolve().relative_to(root.resolve()).as_posix() if path.resolve().is_relative_to(root.resolve()) else str(path)
-        if isinstance(rule, SigmaRule):
-            [query] = convert(backend, rule)
-            lucene[str(rule.id)] = str(query)
-            if not rule._output:
-                continue  # a correlation's base rule: its query goes into the correlation
-            body = _common(rule, rel, _log_types(rule, dictionary), dictionary)
-            body.update({"type": "query", "language": "lucene", "query": str(query),
-                         "interval": _duration(INTERVAL_SECONDS), "from": f"now-{_duration(INTERVAL_SECONDS + 60)}"})
-            out.append(ElasticRule(path, body))
-            continue
-        out.append(_correlation(rule, path, rel, lucene, dictionary))
-    return sorted(out, key=lambda r: (r.body or {}).get("rule_id", str(r.path)))
+    return elastic_content(paths, root, dictionary, tuning).rules
 
 
-def _correlation(rule: SigmaCorrelationRule, path: Path, rel: str, lucene: dict[str, str],
+def hunting_queries(paths: list[Path], root: Path, dictionary: FieldDictionary, tuning: Tuning) -> dict[str, bytes]:
+    """{"hunting/<rule file stem>.esql": query} for every single-event rule ES|QL can express."""
+    return elastic_content(paths, root, dictionary, tuning).hunting
+
+
+def _hunting(rule: SigmaRule, rel: str, form: Forms) -> str:
+    level = rule.level.name.lower() if rule.level else "medium"
+    assert form.esql is not None
+    return (f"// {rule.title}\n// kamal-siem Sigma rule {rel} (id {rule.id}, level {level}): an ES|QL hunting query, "
+            f"to run in Discover over any time range\n{event_query(form.index, form.esql)}\n")
+
+
+def _correlation(rule: SigmaCorrelationRule, path: Path, rel: str, forms: dict[str, Forms],
                  dictionary: FieldDictionary) -> ElasticRule:
     count = event_count(rule)
     if count is None:
-        return ElasticRule(path, refused="only an event_count over one rule with gte/gt becomes a Kibana threshold rule")
+        return ElasticRule(path, refused="only an event_count over one rule with gte/gt becomes a Kibana threshold or ES|QL rule")
+    base = forms[str(count.base.id)]
     group_by = [dictionary[f].ecs for f in count.group_by]
-    if len(group_by) > 5:
-        return ElasticRule(path, refused="a Kibana threshold groups by at most 5 fields")
     interval = max(60, count.seconds // 3)
-    body = _common(rule, rel, _log_types(count.base, dictionary), dictionary)
-    body.update({"type": "threshold", "language": "lucene", "query": lucene[str(count.base.id)],
-                 "threshold": {"field": group_by, "value": count.minimum},
-                 "interval": _duration(interval), "from": f"now-{_duration(count.seconds + interval)}"})
+    body = _common(rule, rel, [base.log_type] if base.log_type else [], dictionary)
+    if base.lucene_exact and len(group_by) <= 5:
+        body.update({"type": "threshold", "language": "lucene", "query": base.lucene,
+                     "threshold": {"field": group_by, "value": count.minimum}})
+        body["meta"]["kamal_siem_rule_type"] = "threshold: the base rule's Lucene query is exact"
+    elif base.esql is not None:
+        body.update({"type": "esql", "language": "esql",
+                     "query": correlation_query(base.index, base.esql, group_by, count.minimum)})
+        del body["index"]  # an ES|QL rule reads the indexes its FROM names
+        lucene_why = "; ".join(base.lucene_problems) or base.refused.get("lucene", "") or "a threshold groups by at most 5 fields"
+        body["meta"]["kamal_siem_rule_type"] = f"esql: the base rule's Lucene query is not exact ({lucene_why})"
+    else:
+        return ElasticRule(path, refused=f"the base rule has neither an exact Lucene query nor an ES|QL one "
+                                         f"({'; '.join(base.lucene_problems)}; ES|QL: {base.refused.get('esql', '')})")
+    body.update({"interval": _duration(interval), "from": f"now-{_duration(count.seconds + interval)}"})
     return ElasticRule(path, body)
