@@ -36,6 +36,7 @@ DATA_TYPES = {"keyword": "string", "keyword_list": "string", "text": "string", "
               "ip": "ip", "boolean": "boolean", "timestamp": "date"}
 LENS_FUNCTIONS = {"count": "count", "distinct_count": "unique_count", "avg": "average", "max": "max", "min": "min", "sum": "sum"}
 PREFIX = "kamal-siem-"
+SAVED_OBJECTS_FILE = "kamal-siem-kibana-objects.ndjson"  # its name in the Elastic bundle
 
 
 def data_view_id(name: str) -> str:
