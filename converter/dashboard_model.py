@@ -16,6 +16,7 @@ all, in both targets, so the two dashboards never disagree about what a panel co
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,9 @@ def _rules_by_id(rules_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def load_dashboard(path: Path, dictionary: FieldDictionary, rules: dict[str, dict[str, Any]]) -> Dashboard:
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", path.stem):
+        raise ContentError(path, None, "a dashboard file is named <name>.yml, the name in lower case letters, digits and "
+                                       "underscores (it names the Splunk view kamal_<name> and the Kibana dashboard kamal-siem-<name>)")
     data, lines = load_yaml(path)
     errors = schema_errors(data, lines, path, "dashboard.schema.json")
     if errors:

@@ -182,6 +182,13 @@ def test_a_broken_dashboard_is_refused_with_its_file_and_line(case: str, tmp_pat
     assert re.search(re.escape(str(folder / "operations.yml")) + r":\d+: ", text), text
 
 
+def test_a_dashboard_file_name_must_make_view_and_object_ids(tmp_path: Path, dictionary: FieldDictionary) -> None:
+    folder = _mutated(tmp_path, lambda d: None)
+    (folder / "operations.yml").rename(folder / "Ops Board.yml")
+    with pytest.raises(ContentErrors, match=r"Ops Board.yml: a dashboard file is named <name>.yml"):
+        load_dashboards(folder, dictionary, RULES)
+
+
 def test_the_unchanged_copy_loads(tmp_path: Path, dictionary: FieldDictionary) -> None:
     """The mutation harness itself does not break the file."""
     assert len(load_dashboards(_mutated(tmp_path, lambda d: None), dictionary, RULES)[0].panels) == 11
