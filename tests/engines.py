@@ -98,7 +98,9 @@ def converted(backend: Any, collection: SigmaCollection) -> dict[str, list[Any] 
 
 # --- DuckDB (ours) ----------------------------------------------------------------------------------
 
-def duckdb_matches(rules_dir: Path, corpus: Corpus) -> tuple[dict[str, Match | str], RuleSet]:
+def duckdb_matches(rules_dir: Path, corpus: Corpus, base_rules: bool = False) -> tuple[dict[str, Match | str], RuleSet]:
+    """Per rule id, the lines the local engine matches; with `base_rules`, also those of the rules
+    only a correlation uses (Sigma `generate: false`), which never alert on their own."""
     dictionary = default_dictionary()
     ruleset = compile_rules(rules_dir, dictionary, corpus.tuning)
     con = duckdb.connect()
@@ -111,7 +113,7 @@ def duckdb_matches(rules_dir: Path, corpus: Corpus) -> tuple[dict[str, Match | s
         elif isinstance(rule.rule, SigmaCorrelationRule):
             alerts = run_correlation(con, rule, ruleset)
             out[rule.id] = {where[r] for a in alerts for r in a.rowids}
-        elif rule.alerts:
+        elif rule.alerts or (base_rules and rule.condition is not None):
             rows = con.execute(f"SELECT rowid FROM events WHERE coalesce(({rule.condition}), FALSE)").fetchall()
             out[rule.id] = {where[r[0]] for r in rows}
     return out, ruleset

@@ -1,7 +1,12 @@
 """The Elastic rules' Lucene queries, run in real Lucene (Debian's liblucene8-java, the harness in
-tests/lucene/ with keyword analysis as on ECS keyword fields) over every replay case in ECS form:
-each query rule matches exactly the lines the local engine matches, or KNOWN names the rule, the
-case and the reason (checked to still hold, so a fix shows up)."""
+tests/lucene/ with keyword analysis as on ECS keyword fields and numbers as points) over every replay
+case in ECS form: each `query` rule, and the base query of each `threshold` rule, matches exactly the
+lines the local engine (DuckDB) matches, or KNOWN names the rule, the case and the reason (checked
+to still hold, so a fix shows up).
+
+The build gives a rule a Lucene query only where Lucene's case-sensitive matching cannot differ from
+Sigma's (elastic_rules.py); the other rules' queries run in tests/test_eql_rules.py and the ES|QL
+analyzer. A control below shows the harness does see case: a case-sensitive query misses."""
 
 from __future__ import annotations
 
@@ -13,37 +18,24 @@ from pathlib import Path
 import pytest
 
 from converter.fields import default_dictionary
-from converter.parsing.files import Options, Summary, parse_inputs
-from converter.replay import find_cases, load_case
-from converter.targets.elastic import RULES_FILE, build_elastic
-from converter.tuning import load_tuning
+from converter.local.rules import rule_files
+from converter.replay import find_cases
+from converter.targets.elastic_rules import ElasticContent, elastic_content
+from converter.tuning import Tuning
 
 from .conftest import ROOT
+from .ecs_events import ecs_events
+from .engines import duckdb_matches, load_corpus
 
 JARS = ("lucene-core-8.*.jar", "lucene-queryparser-8.*.jar", "lucene-memory-8.*.jar", "lucene-analyzers-common-8.*.jar",
         "jackson-databind.jar", "jackson-core.jar", "jackson-annotations.jar")
-SKIP_FIELDS = ("source", "line", "record", "extra", "warnings", "error")
+RULES = ROOT / "sigma_rules"
 
-CASE_SENSITIVE = ("Elasticsearch matches keyword fields case-sensitively (query_string has no case-insensitive "
-                  "option); Sigma matches case-insensitively. Issue 5 has to give these rules a case-insensitive "
-                  "form (EQL `:`, ES|QL TO_LOWER, or a lowercase normalizer) before the Elastic build is right")
-AUDIT = ".kamal/shop-production-audit.log"
 # (rule id, case) -> (lines Lucene misses, lines Lucene adds, why): the differences we know of, each
-# checked to still be exactly this
-KNOWN: dict[tuple[str, str], tuple[set[str], set[str], str]] = {
-    ("deb2d346-7c93-4965-984f-8e56946a63d2", "destructive_command_through_a_kamal_exec"): (
-        {f"{AUDIT}:2", f"{AUDIT}:5", f"{AUDIT}:6", f"{AUDIT}:11"}, set(), CASE_SENSITIVE + " (DROP DATABASE, FLUSHALL, rm -Rf, Truncate Table)"),
-    ("9a41d7c3-2e5b-4f80-8d16-7b3c0e9f5a02", "secrets_dumped_through_a_kamal_exec"): (
-        {f"{AUDIT}:6"}, set(), CASE_SENSITIVE + " (PrintEnv)"),
-    ("6c2f3e8a-4b1d-4e7a-9c55-2f0d8b7a1e01", "uncommitted_kamal_version_booted_in_production"): (
-        {f"{AUDIT}:3"}, set(), CASE_SENSITIVE + " (_UNCOMMITTED_)"),
-    ("d3d7b958-e54b-405c-a069-ac77bfec65ab", "kamal_run_by_a_performer_outside_the_deployer_allowlist"): (
-        set(), {f"{AUDIT}:6"}, CASE_SENSITIVE + " (Dana.Kovac@Shop.Example is on the allowlist as *@shop.example)"),
-    ("fd6d34ca-d64d-4680-ae43-b5e9586380be", "kamal_proxy_container_died_or_was_paused"): (
-        {"docker-events.jsonl:9", "docker-events.jsonl:14"}, set(),
-        "`process.exit_code:>0` is Elasticsearch's query_string range on a numeric field; classic Lucene reads it as a "
-        "term (the harness indexes every value as a keyword)"),
-}
+# checked to still be exactly this. None remain: the rules whose Lucene query could differ from
+# Sigma's by case are EQL or ES|QL rules now, and the harness reads numeric ranges as
+# Elasticsearch's query_string does.
+KNOWN: dict[tuple[str, str], tuple[set[str], set[str], str]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -57,72 +49,97 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     out = tmp_path_factory.mktemp("lucene")
     classpath = ":".join(jars)
     subprocess.run(["javac", "-cp", classpath, "-d", str(out), str(ROOT / "tests" / "lucene" / "LuceneMatch.java")], check=True)
-    return ["java", "-cp", f"{classpath}:{out}", "LuceneMatch"]
+    numeric = out / "numeric.json"
+    numeric.write_text(json.dumps(sorted(f.ecs for f in default_dictionary() if f.type in ("long", "double"))))
+    return ["java", "-cp", f"{classpath}:{out}", "LuceneMatch"], str(numeric)  # type: ignore[return-value]
 
 
-def ecs_docs(case_root: Path) -> dict[str, list[dict]]:
-    """The case's events as Elasticsearch would hold them after our ingest pipelines (ECS names),
-    by log type; `_id` is `<file>:<line>`."""
-    dictionary = default_dictionary()
-    case = load_case(case_root)
-    docs: dict[str, list[dict]] = {}
-    for event in parse_inputs([str(p) for p in case.log_files()], Options(), Summary()):
-        if "error" in event:
+def run_lucene(harness: list[str], tmp_path: Path, docs: list[dict], queries: dict[str, str]) -> dict[str, set[str]]:
+    """Query id -> the `_id`s of the documents it matches."""
+    command, numeric = harness
+    (tmp_path / "docs.ndjson").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (tmp_path / "queries.ndjson").write_text("".join(json.dumps({"id": i, "query": q}) + "\n" for i, q in queries.items()))
+    run = subprocess.run([*command, str(tmp_path / "docs.ndjson"), str(tmp_path / "queries.ndjson"), numeric],
+                         capture_output=True, text=True, check=True)
+    got: dict[str, set[str]] = {i: set() for i in queries}
+    for line in run.stdout.splitlines():
+        query_id, _, where = line.partition("\t")
+        assert not where.startswith("PARSE_ERROR"), f"{query_id}: {where}"
+        got[query_id].add(where)
+    return got
+
+
+def lucene_docs(events: list[tuple[str, str, dict]], log_type: str) -> list[dict]:
+    """Keyword values as strings (booleans as Elasticsearch writes them), numbers as they are."""
+    docs = []
+    for where, event_log_type, event in events:
+        if event_log_type != log_type:
             continue
-        doc: dict = {"_id": f"{Path(event['source']).relative_to(case_root).as_posix()}:{event['line']}"}
+        doc: dict = {"_id": where}
         for name, value in event.items():
-            if name in SKIP_FIELDS:
-                continue
             values = value if isinstance(value, list) else [value]
-            doc[dictionary[name].ecs] = [("true" if v else "false") if isinstance(v, bool) else str(v) for v in values]
-        source = dictionary.logsources[event["log_type"]]
-        if all(event.get(k) == v for k, v in source.conditions.items()):
-            # what the raw ECS documents of this log source carry (event.category/type of a process start)
-            doc.update({k: [v] for k, v in source.elastic_conditions})
-        docs.setdefault(event["log_type"], []).append(doc)
+            doc[name] = [("true" if v else "false") if isinstance(v, bool) else str(v) for v in values]
+        docs.append(doc)
     return docs
 
 
-def test_query_rules_match_in_lucene_as_in_the_local_engine(harness: list[str], tmp_path: Path) -> None:
-    result = build_elastic(ROOT / "sigma_rules", ROOT, default_dictionary(), load_tuning(), ROOT / "elastic-version-lock.json")
-    rules = [json.loads(line) for line in result.files[RULES_FILE].decode().splitlines()]
-    default_queries = [r for r in rules if r["type"] == "query"]
-    queries = default_queries
-    log_type_of = {r["rule_id"]: r["tags"][1].removeprefix("Data Source: Kamal ") for r in default_queries}
+_CONTENT: dict[str, ElasticContent] = {}
+
+
+def content(tuning: Tuning) -> ElasticContent:
+    key = json.dumps(tuning.vars(), sort_keys=True)
+    if key not in _CONTENT:
+        _CONTENT[key] = elastic_content(rule_files(RULES), ROOT, default_dictionary(), tuning)
+    return _CONTENT[key]
+
+
+def lucene_queries(elastic: ElasticContent) -> dict[str, tuple[str, str, str]]:
+    """Per rule id whose matches the Lucene query decides: (query, log type, the rule the local
+    engine runs for it): a query rule itself, a threshold rule's base rule."""
+    return {rule.body["rule_id"]: (rule.body["query"], str(rule.log_type), rule.base or rule.body["rule_id"])
+            for rule in elastic.rules if rule.body is not None and rule.body["language"] == "lucene"}
+
+
+def test_query_and_threshold_rules_match_in_lucene_as_in_the_local_engine(harness: list[str], tmp_path: Path) -> None:
+    dictionary = default_dictionary()
     seen_known = set()
     problems = []
+    compared = 0
     for case_root in find_cases(ROOT / "tests" / "replay"):
-        case = load_case(case_root)
-        docs = ecs_docs(case_root)
-        queries = default_queries
-        if case.tuning:  # the case's own placeholder values, as an admin's tuning.yml would give them
-            tuned = build_elastic(ROOT / "sigma_rules", ROOT, default_dictionary(), load_tuning().with_values(case.tuning),
-                                  ROOT / "elastic-version-lock.json")
-            by_id = {json.loads(line)["rule_id"]: json.loads(line) for line in tuned.files[RULES_FILE].decode().splitlines()}
-            queries = [by_id[r["rule_id"]] for r in queries]
-        for log_type, items in docs.items():
-            own = [r for r in queries if log_type_of[r["rule_id"]] == log_type]
-            if not own:
+        corpus = load_corpus(case_root)
+        local, _ruleset = duckdb_matches(RULES, corpus, base_rules=True)
+        events = ecs_events(corpus, dictionary)
+        queries = lucene_queries(content(corpus.tuning))
+        for log_type in dictionary.logsources:
+            own = {i: q for i, (q, t, _b) in queries.items() if t == log_type}
+            docs = lucene_docs(events, log_type)
+            if not own or not docs:
                 continue
-            (tmp_path / "docs.ndjson").write_text("".join(json.dumps(d) + "\n" for d in items))
-            (tmp_path / "queries.ndjson").write_text("".join(json.dumps({"id": r["rule_id"], "query": r["query"]}) + "\n" for r in own))
-            run = subprocess.run([*harness, str(tmp_path / "docs.ndjson"), str(tmp_path / "queries.ndjson")],
-                                 capture_output=True, text=True, check=True)
-            got: dict[str, set[str]] = {}
-            for line in run.stdout.splitlines():
-                rule_id, _, where = line.partition("\t")
-                assert not where.startswith("PARSE_ERROR"), f"{rule_id}: {where}"
-                got.setdefault(rule_id, set()).add(where)
-            for rule in own:
-                expected = {f"{n}:{k}" for n, k in case.expected.get(rule["rule_id"], set())}
-                have = got.get(rule["rule_id"], set())
-                key = (rule["rule_id"], case_root.name)
+            got = run_lucene(harness, tmp_path, docs, own)
+            for rule_id in own:
+                base = queries[rule_id][2]
+                expected = {f"{n}:{k}" for n, k in local[base]}  # type: ignore[union-attr]
+                key = (rule_id, case_root.name)
+                compared += 1
                 if key in KNOWN:
                     missing, extra, _why = KNOWN[key]
                     seen_known.add(key)
-                    assert (expected - have, have - expected) == (missing, extra), f"{rule['name']} in {case_root.name}: update KNOWN"
-                elif have != expected:
-                    problems.append(f"{rule['name']} in {case_root.name}: Lucene misses {sorted(expected - have)}, "
-                                    f"adds {sorted(have - expected)}")
+                    assert (expected - got[rule_id], got[rule_id] - expected) == (missing, extra), f"{key}: update KNOWN"
+                elif got[rule_id] != expected:
+                    problems.append(f"{rule_id} in {case_root.name}: Lucene misses {sorted(expected - got[rule_id])}, "
+                                    f"adds {sorted(got[rule_id] - expected)}")
     assert problems == [], "\n".join(problems)
     assert seen_known == set(KNOWN), f"KNOWN entries no case exercises: {set(KNOWN) - seen_known}"
+    assert compared >= 8  # every query and threshold rule ran over at least its own case's log type
+
+
+def test_the_harness_sees_case_and_reads_numeric_ranges_as_query_string_does(harness: list[str], tmp_path: Path) -> None:
+    """Controls: what made the old Lucene rules differ is still visible to the harness, so the
+    agreement above is not the harness's blindness."""
+    docs = [{"_id": "upper", "process.command_line": ["DROP DATABASE shop"], "process.exit_code": ["137"]},
+            {"_id": "lower", "process.command_line": ["drop database shop"], "process.exit_code": ["0"]}]
+    got = run_lucene(harness, tmp_path, docs, {
+        "wildcard": "process.command_line:*drop\\ database*",  # upstream's Lucene for `cmd|contains: drop database`
+        "above_zero": "process.exit_code:>0", "at_least": "process.exit_code:>=137", "range": "process.exit_code:[1 TO 200]",
+        "exact": "process.exit_code:0"})
+    assert got == {"wildcard": {"lower"}, "above_zero": {"upper"}, "at_least": {"upper"}, "range": {"upper"}, "exact": {"lower"}}

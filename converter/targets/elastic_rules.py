@@ -59,6 +59,8 @@ class ElasticRule:
     path: Path
     body: dict[str, Any] | None = None  # without `version` (the lock file gives it)
     refused: str | None = None
+    log_type: str | None = None
+    base: str | None = None  # a correlation's base rule (id): the events it counts
 
 
 def _duration(seconds: int) -> str:
@@ -179,7 +181,7 @@ def elastic_content(paths: list[Path], root: Path, dictionary: FieldDictionary, 
                 del body["index"]  # an ES|QL rule reads the indexes its FROM names
             body["meta"]["kamal_siem_rule_type"] = why
             body.update({"interval": _duration(INTERVAL_SECONDS), "from": f"now-{_duration(INTERVAL_SECONDS + 60)}"})
-            out.append(ElasticRule(path, body))
+            out.append(ElasticRule(path, body, log_type=form.log_type))
             continue
         hunting_refused.append((str(path), "a correlation: a hunting query has no look-back to count over, and ES|QL's "
                                            "fixed date_trunc buckets are not Sigma's sliding window (the Kibana rule counts "
@@ -228,4 +230,4 @@ def _correlation(rule: SigmaCorrelationRule, path: Path, rel: str, forms: dict[s
         return ElasticRule(path, refused=f"the base rule has neither an exact Lucene query nor an ES|QL one "
                                          f"({'; '.join(base.lucene_problems)}; ES|QL: {base.refused.get('esql', '')})")
     body.update({"interval": _duration(interval), "from": f"now-{_duration(count.seconds + interval)}"})
-    return ElasticRule(path, body)
+    return ElasticRule(path, body, log_type=base.log_type, base=str(count.base.id))
