@@ -15,6 +15,8 @@ from .dashboard_model import Panel
 from .fields import FieldDictionary
 from .local.duckdb_backend import DuckDBBackend
 from .pipelines import pipeline
+from .targets.elastic_fields import ecs_fields
+from .targets.lucene_exact import lucene_problems
 from .tuning import Tuning, load_tuning
 
 
@@ -45,12 +47,24 @@ class PanelConverter:
 
     def lucene(self, panel: Panel) -> str:
         """The Lucene query of the panel's events (within its data view)."""
+        return self._lucene_rule(panel)[0]
+
+    def lucene_problems(self, panel: Panel) -> list[str]:
+        """Why the panel's Lucene query does not match exactly what Sigma matches (Elasticsearch
+        compares keyword fields case-sensitively), as the Elastic rules judge their own; empty when exact."""
+        rule = self._lucene_rule(panel)[1]
+        if rule is None:  # a query panel's own Lucene
+            return []
+        return lucene_problems(rule, ecs_fields(self.dictionary, str(panel.log_type)))
+
+    def _lucene_rule(self, panel: Panel) -> tuple[str, SigmaRule | None]:
         if panel.query is not None:
-            return panel.query.lucene
+            return panel.query.lucene, None
         if self._lucene is None:
             self._lucene = LuceneBackend(pipeline("elastic", self.dictionary, self.tuning))
-        [query] = self._lucene.convert_rule(self.rule(panel))
-        return str(query)
+        rule = self.rule(panel)
+        [query] = self._lucene.convert_rule(rule)  # applies the pipeline to `rule`: ECS names, values filled in
+        return str(query), rule
 
     def local(self, panel: Panel) -> str:
         """The DuckDB condition over the local engine's events table (log type included)."""

@@ -375,6 +375,20 @@ def test_every_lens_query_is_lucene_that_parses(objects: list[dict[str, Any]], d
     assert count == sum(len(d.panels) for d in dashboards) == 19
 
 
+def test_panels_whose_lucene_is_not_exact_say_so_in_kibana(objects: list[dict[str, Any]], dashboards: list[Dashboard],
+                                                            dictionary: FieldDictionary) -> None:
+    """Elasticsearch compares keyword fields case-sensitively, Sigma does not: the panels that compare
+    free-form strings (commands, performers) are not exact in Kibana, and their description says it."""
+    converter = PanelConverter(dictionary)
+    inexact = {p.id for d in dashboards for p in d.panels if converter.lucene_problems(p)}
+    assert inexact == {"secrets_dumped", "secrets_printed", "unattributed_performers", "destructive_commands"}
+    for dashboard in dashboards:
+        for panel in kibana_panels(objects, dashboard):
+            description = panel["embeddableConfig"]["attributes"]["description"]
+            assert ("Not exact in Kibana: " in description) == (panel["panelIndex"] in inexact), panel["panelIndex"]
+            assert panel["embeddableConfig"]["description"] == description
+
+
 # --- the same panels and filters in both targets ------------------------------------------------------
 
 def test_the_same_panels_in_both_targets(studio: dict[str, dict[str, Any]], objects: list[dict[str, Any]],

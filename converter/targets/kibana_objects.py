@@ -9,6 +9,8 @@ Saved objects > Import (or POST /api/saved_objects/_import) takes.
   Lucene with the rules' Elastic pipeline (ECS names), aggregated on the ECS names; the dashboard
   filters are options-list controls. A panel that does not follow the filters (its log source lacks
   a filter field, or a query panel) ignores the dashboard's filters (Lens "ignore global filters").
+  Where Lucene cannot match exactly what Sigma matches (keyword fields compare case-sensitively in
+  Elasticsearch), the panel's description says so, as lucene_exact.py judges the rules' queries.
 
 Objects carry the migration versions of Kibana 8.9 (`coreMigrationVersion` 8.8.0, dashboards at
 8.9.0, data views at 8.0.0), so Kibana 8.9 and later (9.x included) import them and migrate them
@@ -87,7 +89,7 @@ def dashboard_object(dashboard: Dashboard, converter: PanelConverter) -> dict[st
             width = COLUMNS * panel.width // 12
             lens = lens_attributes(panel, converter)
             panels.append({"type": "lens", "panelIndex": panel.id, "gridData": {"x": x, "y": y, "w": width, "h": height, "i": panel.id},
-                           "title": panel.title, "embeddableConfig": {"attributes": lens, "description": panel.description,
+                           "title": panel.title, "embeddableConfig": {"attributes": lens, "description": lens["description"],
                                                                       "enhancements": {}, "hidePanelTitles": False}})
             references += [{**r, "name": f"{panel.id}:{r['name']}"} for r in lens["references"]]
             x += width
@@ -135,8 +137,10 @@ def lens_attributes(panel: Panel, converter: PanelConverter) -> dict[str, Any]:
     columns, order, roles = _columns(panel, converter)
     datasource_layer: dict[str, Any] = {"columns": columns, "columnOrder": order, "incompleteColumns": {}, "sampling": 1,
                                         "ignoreGlobalFilters": not panel.follows_filters}
+    problems = converter.lucene_problems(panel)
+    description = panel.description + (f" Not exact in Kibana: {'; '.join(problems)}." if problems else "")
     return {
-        "title": panel.title, "description": panel.description, "type": "lens", "visualizationType": _VISUALIZATION_TYPES[panel.visualization],
+        "title": panel.title, "description": description, "type": "lens", "visualizationType": _VISUALIZATION_TYPES[panel.visualization],
         "references": [{"type": "index-pattern", "id": panel_data_view(panel), "name": f"indexpattern-datasource-layer-{layer}"}],
         "state": {
             "query": {"query": converter.lucene(panel), "language": "lucene"},
