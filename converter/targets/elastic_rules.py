@@ -136,15 +136,21 @@ def _single(form: Forms) -> tuple[dict[str, Any], str] | str:
     """The rule type, query and why that type; or why no type fits."""
     if form.lucene_exact:
         return {"type": "query", "language": "lucene", "query": form.lucene}, "query: the Lucene query is exact"
-    lucene_why = "; ".join(form.lucene_problems) or form.refused.get("lucene", "")
+    lucene_why = _lucene_why(form)
     if form.eql is not None:
-        return {"type": "eql", "language": "eql", "query": f"any where {form.eql}"}, f"eql: Lucene is not exact ({lucene_why})"
+        return {"type": "eql", "language": "eql", "query": f"any where {form.eql}"}, f"eql: {lucene_why}"
     if form.esql is not None:
         query = event_query(form.index, form.esql) + "\n| KEEP _id, _index, _version, *"
         return ({"type": "esql", "language": "esql", "query": query},
-                f"esql: Lucene is not exact ({lucene_why}); EQL refuses ({form.refused.get('eql', '')})")
-    return (f"no Kibana rule type fits: Lucene is not exact ({lucene_why}); EQL: {form.refused.get('eql', '')}; "
-            f"ES|QL: {form.refused.get('esql', '')}")
+                f"esql: {lucene_why}; EQL refuses ({form.refused.get('eql', '')})")
+    return (f"no Kibana rule type fits: {lucene_why}; EQL refuses ({form.refused.get('eql', '')}); "
+            f"ES|QL refuses ({form.refused.get('esql', '')})")
+
+
+def _lucene_why(form: Forms) -> str:
+    if form.lucene is None:
+        return f"Lucene refuses ({form.refused.get('lucene', '')})"
+    return f"Lucene is not exact ({'; '.join(form.lucene_problems)})"
 
 
 @dataclass
@@ -224,10 +230,10 @@ def _correlation(rule: SigmaCorrelationRule, path: Path, rel: str, forms: dict[s
         body.update({"type": "esql", "language": "esql",
                      "query": correlation_query(base.index, base.esql, group_by, count.minimum)})
         del body["index"]  # an ES|QL rule reads the indexes its FROM names
-        lucene_why = "; ".join(base.lucene_problems) or base.refused.get("lucene", "") or "a threshold groups by at most 5 fields"
-        body["meta"]["kamal_siem_rule_type"] = f"esql: the base rule's Lucene query is not exact ({lucene_why})"
+        why = "a threshold groups by at most 5 fields" if base.lucene_exact else f"the base rule: {_lucene_why(base)}"
+        body["meta"]["kamal_siem_rule_type"] = f"esql: {why}"
     else:
         return ElasticRule(path, refused=f"the base rule has neither an exact Lucene query nor an ES|QL one "
-                                         f"({'; '.join(base.lucene_problems)}; ES|QL: {base.refused.get('esql', '')})")
+                                         f"({_lucene_why(base)}; ES|QL refuses ({base.refused.get('esql', '')}))")
     body.update({"interval": _duration(interval), "from": f"now-{_duration(count.seconds + interval)}"})
     return ElasticRule(path, body, log_type=base.log_type, base=str(count.base.id))
