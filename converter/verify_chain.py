@@ -110,7 +110,7 @@ class Finding:
     where: str
     kind: str
     detail: str
-    order: tuple[str, int] = ("", 0)
+    order: tuple[bool, str, int] = (False, "", 0)  # head findings after the lines'
 
     def __str__(self) -> str:
         return f"{self.where}: {self.kind}: {self.detail}"
@@ -147,9 +147,9 @@ class Verifier:
         self.links: dict[str, list[Link]] = {}
         self.position = 0
 
-    def finding(self, where: str, kind: str, detail: str) -> None:
+    def finding(self, where: str, kind: str, detail: str, head: bool = False) -> None:
         file, _, line = where.rpartition(":")
-        order = (file, int(line)) if line.isdigit() else (where, 0)
+        order = (head, file, int(line)) if line.isdigit() else (head, where, 0)
         self.result.findings.append(Finding(where, kind, detail, order))
 
     def read_file(self, path: Path, in_spool: bool) -> None:
@@ -246,26 +246,26 @@ class Verifier:
         where = str(head_path)
         if not head_path.exists():
             if any(self.links.values()):
-                self.finding(where, "truncated", "chain.json, the head of the chain, is missing")
+                self.finding(where, "truncated", "chain.json, the head of the chain, is missing", head=True)
             return
         try:
             head = json.loads(head_path.read_text(encoding="utf-8"))
             seq, digest, chain_id = int(head["seq"]), str(head["hash"]), str(head["chain_id"])
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-            self.finding(where, "unreadable", "chain.json is not the emitter's head record")
+            self.finding(where, "unreadable", "chain.json is not the emitter's head record", head=True)
             return
         links = self.links.get(chain_id, [])
         if not links:
             if seq > 0:
-                self.finding(where, "truncated", f"chain.json records seq {seq} of chain {chain_id}, the spool holds none of it")
+                self.finding(where, "truncated", f"chain.json records seq {seq} of chain {chain_id}, the spool holds none of it", head=True)
             return
         last = max(links, key=lambda link: link.seq)
         if seq > last.seq:
-            self.finding(where, "truncated", f"chain.json records seq {seq}, the spool ends at seq {last.seq} ({last.where})")
+            self.finding(where, "truncated", f"chain.json records seq {seq}, the spool ends at seq {last.seq} ({last.where})", head=True)
         elif seq < last.seq:
-            self.finding(where, "stale head", f"chain.json records seq {seq}, the spool goes on to seq {last.seq}")
+            self.finding(where, "stale head", f"chain.json records seq {seq}, the spool goes on to seq {last.seq}", head=True)
         elif digest != last.hash:
-            self.finding(where, "broken link", f"chain.json's hash is not the hash of seq {seq} ({last.where})")
+            self.finding(where, "broken link", f"chain.json's hash is not the hash of seq {seq} ({last.where})", head=True)
 
 
 def spool_segments(spool: Path) -> list[Path]:
