@@ -1,4 +1,6 @@
-"""The Splunk build: the content app's files under <out>/splunk/ and its deterministic package."""
+"""The Splunk build: the add-on `TA-kamal` (parsing, for forwarders, indexers and search heads) and
+the content app `kamal_security` (the searches, for search heads), each under <out>/splunk/ and as
+a deterministic package <out>/<app>-<version>.tgz."""
 
 from __future__ import annotations
 
@@ -9,17 +11,30 @@ from ..fields import FieldDictionary
 from ..tuning import Tuning
 from .archive import write_tgz
 from .splunk_app import APP, app_files
+from .splunk_ta import TA, ta_files
+
+
+def write_app(name: str, files: dict[str, bytes], out_dir: Path) -> list[Path]:
+    """The app's folder under <out>/splunk/ (its old content removed) and its package."""
+    folder = out_dir / "splunk" / name
+    if folder.exists():
+        for old in sorted(folder.rglob("*"), reverse=True):  # files before their folders
+            if old.is_dir() and not old.is_symlink():
+                old.rmdir()
+            else:
+                old.unlink()
+    for path, data in sorted(files.items()):
+        target = out_dir / "splunk" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    package = out_dir / f"{name}-{__version__}.tgz"
+    write_tgz(package, files)
+    return [folder, package]
 
 
 def build_splunk(rules_dir: Path, dictionary: FieldDictionary, tuning: Tuning, out_dir: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Both Splunk packages; returns what was written and the rules not built, with the reason."""
     files, refused = app_files(rules_dir, dictionary, tuning)
-    written = []
-    for name, data in sorted(files.items()):
-        path = out_dir / "splunk" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    written.append(out_dir / "splunk" / APP)
-    package = out_dir / f"{APP}-{__version__}.tgz"
-    write_tgz(package, files)
-    written.append(package)
+    written = write_app(APP, files, out_dir)
+    written += write_app(TA, ta_files(dictionary), out_dir)
     return written, refused
