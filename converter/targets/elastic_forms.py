@@ -66,7 +66,7 @@ def rule_forms(paths: list[Path], dictionary: FieldDictionary, tuning: Tuning) -
                 backend.use_fields(form.fields)
             try:
                 queries = convert(backend, rule)
-            except SigmaError as exc:
+            except (SigmaError, NotImplementedError) as exc:  # pySigma says "not supported" both ways
                 form.refused[language] = _message(exc)
                 continue
             if len(queries) != 1:

@@ -61,6 +61,7 @@ class ElasticRule:
     refused: str | None = None
     log_type: str | None = None
     base: str | None = None  # a correlation's base rule (id): the events it counts
+    rule_id: str = ""
 
 
 def _duration(seconds: int) -> str:
@@ -158,6 +159,7 @@ class ElasticContent:
     rules: list[ElasticRule]
     hunting: dict[str, bytes]  # "hunting/<rule file stem>.esql" -> the query
     hunting_refused: list[tuple[str, str]]  # (rule file, why it has no hunting query)
+    forms: dict[str, Forms]  # each single-event rule in each language, or why the language refuses it
 
 
 def elastic_content(paths: list[Path], root: Path, dictionary: FieldDictionary, tuning: Tuning) -> ElasticContent:
@@ -178,7 +180,7 @@ def elastic_content(paths: list[Path], root: Path, dictionary: FieldDictionary, 
                 continue  # a correlation's base rule: its query goes into the correlation
             chosen = _single(form)
             if isinstance(chosen, str):
-                out.append(ElasticRule(path, refused=chosen))
+                out.append(ElasticRule(path, refused=chosen, rule_id=str(rule.id)))
                 continue
             fields, why = chosen
             body = _common(rule, rel, [form.log_type] if form.log_type else [], dictionary)
@@ -187,14 +189,14 @@ def elastic_content(paths: list[Path], root: Path, dictionary: FieldDictionary, 
                 del body["index"]  # an ES|QL rule reads the indexes its FROM names
             body["meta"]["kamal_siem_rule_type"] = why
             body.update({"interval": _duration(INTERVAL_SECONDS), "from": f"now-{_duration(INTERVAL_SECONDS + 60)}"})
-            out.append(ElasticRule(path, body, log_type=form.log_type))
+            out.append(ElasticRule(path, body, log_type=form.log_type, rule_id=str(rule.id)))
             continue
         hunting_refused.append((str(path), "a correlation: a hunting query has no look-back to count over, and ES|QL's "
                                            "fixed date_trunc buckets are not Sigma's sliding window (the Kibana rule counts "
                                            "over its look-back)"))
         out.append(_correlation(rule, path, rel, forms, dictionary))
-    return ElasticContent(sorted(out, key=lambda r: (r.body or {}).get("rule_id", str(r.path))), dict(sorted(hunting.items())),
-                          sorted(hunting_refused))
+    return ElasticContent(sorted(out, key=lambda r: (r.rule_id, str(r.path))), dict(sorted(hunting.items())),
+                          sorted(hunting_refused), forms)
 
 
 def elastic_rules(paths: list[Path], root: Path, dictionary: FieldDictionary, tuning: Tuning) -> list[ElasticRule]:
@@ -217,7 +219,8 @@ def _correlation(rule: SigmaCorrelationRule, path: Path, rel: str, forms: dict[s
                  dictionary: FieldDictionary) -> ElasticRule:
     count = event_count(rule)
     if count is None:
-        return ElasticRule(path, refused="only an event_count over one rule with gte/gt becomes a Kibana threshold or ES|QL rule")
+        return ElasticRule(path, refused="only an event_count over one rule with gte/gt becomes a Kibana threshold or ES|QL rule",
+                           rule_id=str(rule.id))
     base = forms[str(count.base.id)]
     group_by = [dictionary[f].ecs for f in count.group_by]
     interval = max(60, count.seconds // 3)
@@ -234,6 +237,7 @@ def _correlation(rule: SigmaCorrelationRule, path: Path, rel: str, forms: dict[s
         body["meta"]["kamal_siem_rule_type"] = f"esql: {why}"
     else:
         return ElasticRule(path, refused=f"the base rule has neither an exact Lucene query nor an ES|QL one "
-                                         f"({_lucene_why(base)}; ES|QL refuses ({base.refused.get('esql', '')}))")
+                                         f"({_lucene_why(base)}; ES|QL refuses ({base.refused.get('esql', '')}))",
+                           rule_id=str(rule.id))
     body.update({"interval": _duration(interval), "from": f"now-{_duration(count.seconds + interval)}"})
-    return ElasticRule(path, body, log_type=base.log_type, base=str(count.base.id))
+    return ElasticRule(path, body, log_type=base.log_type, base=str(count.base.id), rule_id=str(rule.id))

@@ -1,17 +1,16 @@
 """Every rule converts for every target, or the report says why not.
 
-Targets: local (our DuckDB backend), Splunk (SPL), Elastic (Lucene, EQL and ES|QL: a rule needs one
-of them; the others' refusals are noted with their reason), each with its pipeline generated from
-the field dictionary."""
+Targets: local (our DuckDB backend), Splunk (SPL), Elastic (the Kibana rule the build makes:
+targets/elastic_rules.py chooses Lucene, EQL, ES|QL or a threshold per rule; the languages that
+refuse a rule, or whose query would not be exact, are noted with the reason), each with its pipeline
+generated from the field dictionary."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sigma.backends.elasticsearch import EqlBackend, ESQLBackend, LuceneBackend
 from sigma.backends.splunk import SplunkBackend
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
@@ -20,19 +19,19 @@ from sigma.rule import SigmaRule
 from ..fields import FieldDictionary
 from ..local.rules import RuleSet
 from ..pipelines import pipeline
+from ..targets.elastic_rules import elastic_content
 from ..targets.sigma_rules import convert
 from ..tuning import Tuning
 from .issues import Report
 
-ELASTIC = {"elastic-lucene": LuceneBackend, "elastic-eql": EqlBackend, "elastic-esql": ESQLBackend}
+LANGUAGES = {"lucene": "elastic-lucene", "eql": "elastic-eql", "esql": "elastic-esql"}
 
 
 def conversions(paths: list[Path], dictionary: FieldDictionary, tuning: Tuning) -> dict[str, dict[str, list[Any] | str]]:
-    """Per rule id, per target: the queries, or why the backend refused the rule. pySigma's
-    pipelines change the rules they process, so each target reads the rules afresh."""
+    """Per rule id, per target: the queries, or why the target refuses the rule. pySigma's
+    pipelines change the rules they process, so each target reads the rules afresh. `elastic` is
+    the Kibana rule's query; `elastic-<language>` says why a language was not taken for the rule."""
     makers: dict[str, Callable[[], Any]] = {"splunk": lambda: SplunkBackend(pipeline("splunk", dictionary, tuning))}
-    for name, cls in ELASTIC.items():
-        makers[name] = partial(cls, pipeline("elastic", dictionary, tuning))
     out: dict[str, dict[str, list[Any] | str]] = {}
     for target, make in makers.items():
         collection = SigmaCollection.load_ruleset(list[str | Path](paths), collect_errors=True)
@@ -47,6 +46,23 @@ def conversions(paths: list[Path], dictionary: FieldDictionary, tuning: Tuning) 
             except Exception as exc:  # a backend's refusal, whatever its class: reported, not raised
                 result = f"{type(exc).__name__}: {exc}"
             out.setdefault(str(rule.id), {})[target] = result
+    try:
+        elastic = elastic_content(paths, Path.cwd(), dictionary, tuning)
+    except Exception as exc:  # reported for every rule, not raised
+        for targets in out.values():
+            targets["elastic"] = f"{type(exc).__name__}: {exc}"
+        return out
+    for built in elastic.rules:
+        targets = out.setdefault(built.rule_id, {})
+        targets["elastic"] = [built.body["query"]] if built.body is not None else str(built.refused)
+        form = elastic.forms.get(built.rule_id)
+        if form is None:
+            continue
+        for language, target in LANGUAGES.items():
+            if language in form.refused:
+                targets[target] = form.refused[language]
+        if form.lucene is not None and form.lucene_problems:
+            targets["elastic-lucene"] = "not exact: " + "; ".join(form.lucene_problems)
     return out
 
 
@@ -61,11 +77,11 @@ def check_conversions(paths: list[Path], dictionary: FieldDictionary, tuning: Tu
         splunk = targets.get("splunk")
         if isinstance(splunk, str):
             report.add("error", "convert:splunk", where, None, f"Splunk: {splunk}", rule_id)
-        elastic = {t: targets.get(t) for t in ELASTIC}
-        if elastic and all(isinstance(v, str) for v in elastic.values()):
-            report.add("error", "convert:elastic", where, None,
-                       "no Elastic query language takes the rule: " + "; ".join(f"{t}: {v}" for t, v in elastic.items()), rule_id)
-        for target, value in elastic.items():
+        elastic = targets.get("elastic")
+        if isinstance(elastic, str):
+            report.add("error", "convert:elastic", where, None, f"Elastic: {elastic}", rule_id)
+        for target in LANGUAGES.values():
+            value = targets.get(target)
             if isinstance(value, str):
                 report.notes.append((report.relative(where), target, value))
     return converted
