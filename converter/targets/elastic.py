@@ -1,4 +1,5 @@
-"""The Elastic bundle: detection rules as Kibana's import NDJSON, with the version lock applied."""
+"""The Elastic bundle: detection rules as Kibana's import NDJSON, with the version lock applied, and the
+Elasticsearch side (ingest pipelines, component and index templates, the ILM policy, install.sh)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ..fields import FieldDictionary
 from ..local.rules import rule_files
 from ..tuning import Tuning
 from .archive import write_zip
+from .elastic_assets import elastic_assets
 from .elastic_rules import elastic_rules
 from .version_lock import apply_lock, dump_lock, load_lock
 
@@ -32,6 +34,7 @@ def build_elastic(rules_dir: Path, root: Path, dictionary: FieldDictionary, tuni
     lock, build.lock_changed = apply_lock(bodies, load_lock(lock_path))
     build.lock = dump_lock(lock)
     build.files[RULES_FILE] = "".join(json.dumps(b, sort_keys=True, ensure_ascii=False) + "\n" for b in bodies).encode()
+    build.files.update(elastic_assets(dictionary))
     return build
 
 
@@ -40,6 +43,7 @@ def write_elastic(build: ElasticBuild, out_dir: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, data in sorted(build.files.items()):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
         written.append(folder / name)
     archive = out_dir / "kamal-siem-elastic.zip"
