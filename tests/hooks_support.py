@@ -24,14 +24,20 @@ from converter.parsing.otlp import expand
 VERSION = "714d1e19362cb0dbdb488b99b67c7a77bf7626c4"
 
 
-def require_tool(name: str, package: str) -> str:
-    """The path of a command the test needs; skips without it, fails with KAMAL_SIEM_REQUIRE_TOOLS=1."""
-    path = shutil.which(name)
-    if path is None:
-        reason = f"`{name}` is not installed (Debian package {package})"
+def require(present: bool, reason: str) -> None:
+    """Skips the test when something it needs is missing; fails instead with KAMAL_SIEM_REQUIRE_TOOLS=1
+    (as `make test` sets it), like tests/tools.py."""
+    if not present:
         if os.environ.get("KAMAL_SIEM_REQUIRE_TOOLS") == "1":
             pytest.fail(f"KAMAL_SIEM_REQUIRE_TOOLS=1 but {reason}")
         pytest.skip(reason)
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of a command the test needs (see `require`)."""
+    path = shutil.which(name)
+    require(path is not None, f"`{name}` is not installed (Debian package {package})")
+    assert path is not None
     return path
 
 

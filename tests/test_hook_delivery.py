@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets as pysecrets
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ from converter.hooks_install import CHAINED_SUFFIX
 from converter.verify_chain import verify
 
 from .hook_receivers import Receiver
-from .hooks_support import DEPLOY_HOOKS, SECRET_NAMES, App, attrs, deploy_steps, free_port, kamal_env, make_app, require_tool
+from .hooks_support import (DEPLOY_HOOKS, SECRET_NAMES, App, attrs, deploy_steps, free_port, kamal_env, make_app, require,
+                            require_tool)
 
 HEC_TOKEN = f"hec-{pysecrets.token_hex(12)}"
 ES_KEY = base64.b64encode(f"kamal-hooks:{pysecrets.token_hex(12)}".encode()).decode()
@@ -294,7 +296,6 @@ input(type="imtcp" port="{self.port}" address="127.0.0.1" ruleset="hooks")
         assert check.returncode == 0, check.stderr
         self.process = subprocess.Popen(["rsyslogd", "-n", "-f", str(self.config), "-i", str(self.root / "pid")],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import socket
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
@@ -334,9 +335,9 @@ def certificate(root: Path, name: str) -> tuple[Path, Path]:
 @pytest.fixture
 def rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
     require_tool("rsyslogd", "rsyslog")
-    if not any(Path(d).joinpath("lmnsd_gtls.so").exists() for d in ("/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/aarch64-linux-gnu/rsyslog",
-                                                                      "/usr/lib/rsyslog", "/usr/lib64/rsyslog")):
-        require_tool("rsyslog-gnutls-is-missing", "rsyslog-gnutls")
+    modules = ("/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/aarch64-linux-gnu/rsyslog", "/usr/lib/rsyslog", "/usr/lib64/rsyslog")
+    require(any(Path(d, "lmnsd_gtls.so").exists() for d in modules),
+            "rsyslog's TLS driver lmnsd_gtls is not installed (Debian package rsyslog-gnutls)")
     server = Rsyslog(tmp_path / "rsyslog")
     yield server
     server.stop()
@@ -395,3 +396,18 @@ def test_secret_names_reach_the_siem_but_never_values(app: App, receivers: dict[
     names = next(a["value"]["arrayValue"]["values"] for a in document["record"]["attributes"] if a["key"] == "kamal.hook.secrets.names")
     assert [v["stringValue"] for v in names] == sorted(SECRET_NAMES)
     assert_requests_clean(app, otlp)
+
+
+def test_non_ascii_values_under_a_c_locale(app: App, receivers: dict[str, Receiver]) -> None:
+    """LANG=C makes Ruby read files as US-ASCII: the events (and their delivery) must not depend on it."""
+    for kind in ("hec", "otlp"):
+        receivers[kind].start()
+    app.configure([destination(receivers["hec"]), destination(receivers["otlp"])])
+    performer = "Dörte Ünal <dörte@shop.example> 🚀"
+    steps = [{"hook": hook, "env": kamal_env(hook, app.planted, performer=performer)} for hook in ("pre-connect", "pre-build")]
+    result = app.kamal(steps, env=env_with_tokens(app, LANG="C", LC_ALL="C"))
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert [e["resource"]["kamal.performer"] for e in app.events()] == [performer, performer]
+    assert receivers["hec"].stored == receivers["otlp"].stored == spool_ids(app)
+    assert [receivers["hec"].documents[i]["event"] for i in spool_ids(app)] == spool_lines(app)
+    assert not verify([app.spool]).findings

@@ -103,6 +103,11 @@ module KamalSiem
       s
     end
 
+    # A file's content as UTF-8 whatever the locale (LANG=C makes Ruby read US-ASCII).
+    def read(path)
+      clean(File.binread(path), Float::INFINITY)
+    end
+
     def now_ns
       Process.clock_gettime(Process::CLOCK_REALTIME, :nanosecond)
     end
@@ -281,7 +286,7 @@ module KamalSiem
     def load_rules(path)
       return [] unless path && File.file?(path)
 
-      data = JSON.parse(File.read(path))
+      data = JSON.parse(Text.read(path))
       (data["rules"] || []).map { |rule| Regexp.new(rule["pattern"]) }
     rescue StandardError, RegexpError
       []
@@ -545,7 +550,7 @@ module KamalSiem
       data = {}
       if path
         begin
-          data = YAML.safe_load(File.read(File.expand_path(path))) || {}
+          data = YAML.safe_load(Text.read(File.expand_path(path))) || {}
           raise Error, "the top level is not a mapping" unless data.is_a?(Hash)
         rescue StandardError, Psych::Exception => e
           warnings << "#{File.basename(path)} is not valid (#{e.class}); delivery is off, events are only spooled"
@@ -662,7 +667,7 @@ module KamalSiem
 
     def head
       path = File.join(@dir, "chain.json")
-      File.file?(path) ? JSON.parse(File.read(path)) : nil
+      File.file?(path) ? JSON.parse(Text.read(path)) : nil
     rescue JSON::ParserError, SystemCallError
       @anomalies << "chain.json is unreadable"
       nil
@@ -724,7 +729,7 @@ module KamalSiem
       end
       events = []
       segs[start..-1].to_a.each do |seg|
-        File.foreach(seg).with_index(1) do |raw, lineno|
+        File.foreach(seg, encoding: Encoding::UTF_8).with_index(1) do |raw, lineno|
           next unless raw.end_with?("\n")
 
           event = parse(raw.chomp, seg, lineno)
@@ -764,7 +769,7 @@ module KamalSiem
     end
 
     def first_seq(seg)
-      File.open(seg) do |f|
+      File.open(seg, "r:UTF-8") do |f|
         line = f.gets
         event = line && parse(line.chomp, seg, 1)
         event&.seq
@@ -819,7 +824,7 @@ module KamalSiem
     def initialize(spool, name)
       @spool = spool
       @path = File.join(spool.dir, "state", "#{name}.json")
-      @data = File.file?(@path) ? JSON.parse(File.read(@path)) : {}
+      @data = File.file?(@path) ? JSON.parse(Text.read(@path)) : {}
       @data = {} unless @data.is_a?(Hash)
     rescue JSON::ParserError, SystemCallError
       @data = {}
@@ -1462,13 +1467,13 @@ module KamalSiem
       base = ".kamal/secrets"
       deploy = File.join(dir, "config", "deploy.yml")
       if File.file?(deploy)
-        configured = File.read(deploy)[/^secrets_path:[ \t]*["']?([^"'\s#]+)/, 1]
+        configured = Text.read(deploy)[/^secrets_path:[ \t]*["']?([^"'\s#]+)/, 1]
         base = configured if configured && !configured.include?("<%")
       end
       base = File.expand_path(base, dir)
       files = [base, "#{base}-common"] + Dir.glob("#{base}.*")
       files.select { |f| File.file?(f) && File.size(f) < 1_048_576 }.flat_map do |f|
-        File.read(f).scan(/^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=/).flatten
+        Text.read(f).scan(/^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=/).flatten
       end.uniq
     rescue SystemCallError, ArgumentError
       []
