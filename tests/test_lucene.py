@@ -36,10 +36,11 @@ RULES = ROOT / "sigma_rules"
 # Sigma's by case are EQL or ES|QL rules now, and the harness reads numeric ranges as
 # Elasticsearch's query_string does.
 KNOWN: dict[tuple[str, str], tuple[set[str], set[str], str]] = {}
+Harness = tuple[list[str], str]  # the java command, the file naming the numeric fields
 
 
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Harness:
     jars = []
     for pattern in JARS:
         found = sorted(Path("/usr/share/java").glob(pattern))
@@ -51,10 +52,10 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     subprocess.run(["javac", "-cp", classpath, "-d", str(out), str(ROOT / "tests" / "lucene" / "LuceneMatch.java")], check=True)
     numeric = out / "numeric.json"
     numeric.write_text(json.dumps(sorted(f.ecs for f in default_dictionary() if f.type in ("long", "double"))))
-    return ["java", "-cp", f"{classpath}:{out}", "LuceneMatch"], str(numeric)  # type: ignore[return-value]
+    return ["java", "-cp", f"{classpath}:{out}", "LuceneMatch"], str(numeric)
 
 
-def run_lucene(harness: list[str], tmp_path: Path, docs: list[dict], queries: dict[str, str]) -> dict[str, set[str]]:
+def run_lucene(harness: Harness, tmp_path: Path, docs: list[dict], queries: dict[str, str]) -> dict[str, set[str]]:
     """Query id -> the `_id`s of the documents it matches."""
     command, numeric = harness
     (tmp_path / "docs.ndjson").write_text("".join(json.dumps(d) + "\n" for d in docs))
@@ -100,7 +101,7 @@ def lucene_queries(elastic: ElasticContent) -> dict[str, tuple[str, str, str]]:
             for rule in elastic.rules if rule.body is not None and rule.body["language"] == "lucene"}
 
 
-def test_query_and_threshold_rules_match_in_lucene_as_in_the_local_engine(harness: list[str], tmp_path: Path) -> None:
+def test_query_and_threshold_rules_match_in_lucene_as_in_the_local_engine(harness: Harness, tmp_path: Path) -> None:
     dictionary = default_dictionary()
     seen_known = set()
     problems = []
@@ -133,7 +134,7 @@ def test_query_and_threshold_rules_match_in_lucene_as_in_the_local_engine(harnes
     assert compared >= 8  # every query and threshold rule ran over at least its own case's log type
 
 
-def test_the_harness_sees_case_and_reads_numeric_ranges_as_query_string_does(harness: list[str], tmp_path: Path) -> None:
+def test_the_harness_sees_case_and_reads_numeric_ranges_as_query_string_does(harness: Harness, tmp_path: Path) -> None:
     """Controls: what made the old Lucene rules differ is still visible to the harness, so the
     agreement above is not the harness's blindness."""
     docs = [{"_id": "upper", "process.command_line": ["DROP DATABASE shop"], "process.exit_code": ["137"]},
