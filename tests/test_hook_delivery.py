@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets as pysecrets
+import shutil
 import socket
 import subprocess
 import time
@@ -269,7 +270,8 @@ class Rsyslog:
     """rsyslogd on 127.0.0.1 with an imtcp TLS listener (gtls driver, octet-counted framing is
     rsyslog's default on TCP), writing each message's RFC 5424 fields to a file."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, binary: str) -> None:
+        self.binary = binary
         self.root = root
         self.port = free_port()
         self.out = root / "received.log"
@@ -292,9 +294,9 @@ input(type="imtcp" port="{self.port}" address="127.0.0.1" ruleset="hooks")
         self.config.write_text(config)
 
     def start(self) -> Rsyslog:
-        check = subprocess.run(["rsyslogd", "-N1", "-f", str(self.config)], capture_output=True, text=True)
+        check = subprocess.run([self.binary, "-N1", "-f", str(self.config)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
-        self.process = subprocess.Popen(["rsyslogd", "-n", "-f", str(self.config), "-i", str(self.root / "pid")],
+        self.process = subprocess.Popen([self.binary, "-n", "-f", str(self.config), "-i", str(self.root / "pid")],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -334,11 +336,13 @@ def certificate(root: Path, name: str) -> tuple[Path, Path]:
 
 @pytest.fixture
 def rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
-    require_tool("rsyslogd", "rsyslog")
+    binary = shutil.which("rsyslogd") or shutil.which("rsyslogd", path="/usr/sbin:/sbin")  # sbin: often not on PATH
+    require(binary is not None, "`rsyslogd` is not installed (Debian package rsyslog)")
+    assert binary is not None
     modules = ("/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/aarch64-linux-gnu/rsyslog", "/usr/lib/rsyslog", "/usr/lib64/rsyslog")
     require(any(Path(d, "lmnsd_gtls.so").exists() for d in modules),
             "rsyslog's TLS driver lmnsd_gtls is not installed (Debian package rsyslog-gnutls)")
-    server = Rsyslog(tmp_path / "rsyslog")
+    server = Rsyslog(tmp_path / "rsyslog", binary)
     yield server
     server.stop()
 

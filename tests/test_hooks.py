@@ -8,6 +8,7 @@ import os
 import socket
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -220,7 +221,8 @@ def test_a_simulated_deploy_records_every_hook_in_order(app: App) -> None:
 def test_the_events_parse_as_run_records_without_errors(app: App) -> None:
     assert app.kamal(deploy_steps(app.planted)).returncode == 0
     segments = [str(p) for p in app.segments()]
-    result = subprocess.run([str(ROOT / ".venv" / "bin" / "kamal-siem"), "parse", "--strict", "-q", *segments],
+    kamal_siem = Path(sys.executable).parent / "kamal-siem"  # the console script of this environment
+    result = subprocess.run([str(kamal_siem), "parse", "--strict", "-q", *segments],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     parsed = [json.loads(line) for line in result.stdout.splitlines()]
