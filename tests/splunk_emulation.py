@@ -145,8 +145,13 @@ def _substr(s: str, start: int, length: int | None = None) -> str:
     return s[begin:] if length is None else s[begin:begin + max(length, 0)]
 
 
+def _expand(m: Any, replacement: str) -> str:
+    """A Splunk replacement (`\\1` for group 1) for one match."""
+    return re.sub(r"\\([0-9])", lambda g: m.group(int(g.group(1))) or "", replacement)
+
+
 def _replace(subject: str, regex: str, replacement: str) -> str:
-    return _rx(regex).sub(lambda m: re.sub(r"\\([0-9])", lambda g: m.group(int(g.group(1))) or "", replacement), subject)
+    return _rx(regex).sub(lambda m: _expand(m, replacement), subject)
 
 
 class Evaluator:
@@ -339,6 +344,22 @@ def _as_values(v: Value) -> list[str] | None:
 
 def lookup_table(data: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(data.decode())))
+
+
+def parse_sed(value: str) -> tuple[str, str, str]:
+    """`s/regex/replacement/flags`, `/` escaped as `\\/` inside."""
+    m = re.fullmatch(r"s/((?:[^/\\]|\\.)*)/((?:[^/\\]|\\.)*)/([a-z]*)", value)
+    assert m is not None, value
+    return m.group(1), m.group(2), m.group(3)
+
+
+def index_time(k: Knowledge, raw: str) -> str:
+    """The raw event as indexed: the SEDCMD- settings applied in the order of their class names."""
+    for name in sorted(k.sedcmds):
+        regex, replacement, flags = parse_sed(k.sedcmds[name])
+        count = 0 if "g" in flags else 1
+        raw = pcre(regex).sub(lambda m, r=replacement: _expand(m, r), raw, count=count)
+    return raw
 
 
 def search_time(k: Knowledge, raw: str, *, source: str, host: str, lookups: dict[str, bytes]) -> Fields:

@@ -19,6 +19,7 @@ from ..parsing.definitions import ParserDefinition
 from ..pipelines import FRAMING
 from .splunk_eval import NULL, Bin, Call, Expr, Fld, Not, Str, coalesce
 from .splunk_json import OTLP_TRANSFORMS, SPLUNK_FIELDS, Transform, json_env
+from .splunk_redaction import sedcmds
 from .splunk_steps import Env
 from .splunk_text import text_fields
 
@@ -35,6 +36,7 @@ class Knowledge:
     sourcetype: str
     description: str
     index_time: dict[str, Any]
+    sedcmds: dict[str, str] = field(default_factory=dict)  # SEDCMD-<class>: s/regex/replacement/g, at index time
     extracts: dict[str, str] = field(default_factory=dict)  # EXTRACT-<class>: regex [in <field>]
     reports: list[Transform] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)  # new name: the field it aliases
@@ -97,7 +99,8 @@ def knowledge(log_type: str, definition: ParserDefinition, dictionary: FieldDict
     if cim.get("status"):
         lookup_outputs.append("status")
     outputs = {f.splunk for f in ours} | set(cim_fields) | {"log_type"} | set(lookup_outputs)
-    k = Knowledge(log_type, source.splunk_sourcetype, source.description, dict(spec["index_time"]))
+    k = Knowledge(log_type, source.splunk_sourcetype, source.description, dict(spec["index_time"]),
+                  sedcmds=sedcmds(json_log=definition.format == "json"))
     if definition.format == "text":
         text = text_fields(definition, dictionary)
         k.extracts, env = text.extracts, text.env
@@ -139,6 +142,9 @@ def props_settings(k: Knowledge) -> tuple[dict[str, object], set[str]]:
         **k.index_time,
     }
     exact = {"LINE_BREAKER", "TIME_PREFIX", "TIME_FORMAT"}
+    for name, sed in k.sedcmds.items():
+        settings[f"SEDCMD-{name}"] = sed
+        exact.add(f"SEDCMD-{name}")
     for name, regex in k.extracts.items():
         settings[f"EXTRACT-{name}"] = regex
         exact.add(f"EXTRACT-{name}")
