@@ -330,3 +330,64 @@ def test_a_failure_message_never_quotes_the_line(simulator: Simulator) -> None:
     assert document["event"]["kind"] == "pipeline_error"
     assert document["error"]["message"] == ["kamal-siem-audit: not a Kamal audit line"]
     assert "PLANTED" not in json.dumps(document)
+
+
+def test_every_field_the_pipelines_write_is_mapped_with_its_type(lines: list[Line], outputs: dict[str, dict[str, Any]],
+                                                                 simulator: Simulator) -> None:
+    """Each value in every document the pipelines made (the corpora and the crafted lines) is in
+    the data stream's mappings, with a value of the mapped type."""
+    import ipaddress
+
+    from converter.targets.elastic_assets import elastic_assets
+
+    from .test_elastic_templates import composed
+
+    assets = elastic_assets(DICTIONARY)
+    mappings = {t: composed(assets, f"logs-{DICTIONARY.logsources[t].elastic_dataset}") for t in DICTIONARY.log_types}
+
+    def fits(kind: str, value: Any) -> bool:
+        if kind in ("keyword", "text"):
+            return isinstance(value, str)
+        if kind == "long":
+            return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+        if kind == "double":
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if kind == "boolean":
+            return isinstance(value, bool)
+        if kind == "ip":
+            return isinstance(value, str) and bool(ipaddress.ip_address(value))
+        if kind in ("date", "date_nanos"):
+            return isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z", value) is not None
+        return kind == "flattened" and isinstance(value, dict)
+
+    documents = [(line.log_type, outputs[line.where]) for line in lines]
+    documents += [(t, simulator.run(f"kamal-siem-{t}", shipped(text, path))[0]) for t, text, path in CRAFTED]
+    seen: set[str] = set()
+    for log_type, document in documents:
+        for name, value in flat(document).items():
+            assert name in mappings[log_type], (log_type, name)
+            kind = mappings[log_type][name]["type"]
+            for item in value if isinstance(value, list) else [value]:
+                assert fits(kind, item), (log_type, name, kind, item)
+            seen.add(name)
+    assert len(seen) > 90
+
+
+@pytest.mark.parametrize("text", [
+    "[2026-10-15T22:09:00Z] [" + "x] " * 5000 + "[production] Pruned images",
+    "[2026-10-15T22:09:00Z] [a] [production] Executed cmd '" + "a " * 50000 + "' on app version X",
+    "[2026-10-15T22:09:00Z] [a] [production] Executed cmd '" + "a' on " * 10000 + "a b",
+    "[2026-10-15T22:09:00Z] [" + "] " * 20000,
+], ids=["many-splits", "long-command", "quotes", "brackets"])
+def test_audit_grok_stays_fast_on_hostile_lines(pipelines: dict[str, dict[str, Any]], text: str) -> None:
+    """A forged performer or a huge command must not make the frame backtrack for long (Elasticsearch
+    stops a grok after 1 s and the line would become a pipeline error)."""
+    import time
+
+    for options in (p["grok"] for p in walk({"audit": pipelines["kamal-siem-audit"]}) if "grok" in p):
+        if options.get("field") != "event.original":
+            continue
+        grok = grok_for(options)
+        started = time.perf_counter()
+        grok.captures(text)
+        assert time.perf_counter() - started < 0.2, options.get("tag")

@@ -23,7 +23,7 @@ from .painless import absent, all_of, any_of, lit, not_, present, ref
 from .processors import Processor, copy, grok, mustache, proc, remove, set_value, stage
 from .regex import grok_regex, ordered
 
-SEGMENT = r"(?:[^\]]|\](?! ))*"  # performer text up to (not including) the next `] `
+SEGMENT = r"(?>(?:[^\]]|\](?! ))*)"  # performer text up to (not including) the next `] ` (atomic: it cannot end elsewhere)
 
 
 def _staged(name: str) -> str:
