@@ -415,3 +415,21 @@ def test_non_ascii_values_under_a_c_locale(app: App, receivers: dict[str, Receiv
     assert receivers["hec"].stored == receivers["otlp"].stored == spool_ids(app)
     assert [receivers["hec"].documents[i]["event"] for i in spool_ids(app)] == spool_lines(app)
     assert not verify([app.spool]).findings
+
+
+def test_parallel_hook_runs_keep_one_chain_and_send_each_event_once(app: App) -> None:
+    """Two deploys at once on one runner share the spool: appends and deliveries take file locks."""
+    r = receiver("hec").start()
+    try:
+        app.configure([destination(r)])
+        env = env_with_tokens(app, **kamal_env("pre-build", app.planted))
+        runs = [subprocess.Popen([str(app.hooks / "pre-build")], cwd=app.root, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(8)]
+        for run in runs:
+            _out, err = run.communicate(timeout=120)
+            assert run.returncode == 0 and err == "", err
+        assert sorted(attrs(e)["kamal.hook.chain.seq"] for e in app.events()) == list(range(1, 9))
+        assert not verify([app.spool]).findings
+        assert sorted(r.stored) == sorted(spool_ids(app)) and len(r.stored) == 8  # none twice
+    finally:
+        r.stop()
