@@ -283,6 +283,9 @@ level: high
     (rules / "correlations").mkdir()
     (rules / "correlations" / "many_hosts_execed.yml").write_text(corr)
     built, refused = app_files(rules, default_dictionary(), load_tuning())
-    assert refused == [(str(rules / "correlations" / "many_hosts_execed.yml"),
-                        "Splunk: only an event_count over one rule with gte/gt is built as a sliding-window search")]
+    why = "only an event_count over one rule with gte/gt is built as a sliding-window search"
+    assert refused == [(str(rules / "correlations" / "many_hosts_execed.yml"), why)]
     assert "Many Hosts Execed" not in built[f"{APP}/default/savedsearches.conf"].decode()
+    result = CliRunner().invoke(main, ["build", "--target", "splunk", "--rules", str(rules), "-o", str(tmp_path / "dist")])
+    assert result.exit_code == 0
+    assert f"not built for Splunk: {rules / 'correlations' / 'many_hosts_execed.yml'}: {why}" in " ".join(result.output.split())

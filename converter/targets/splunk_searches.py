@@ -37,7 +37,6 @@ from .sigma_rules import convert, event_count, load_in_conversion_order, rule_pa
 from .splunk_values import ValueListError, move_flagged_values
 
 INTERVAL_MINUTES = 5
-TARGET = "Splunk"
 
 
 class KamalSplunkBackend(SplunkBackend):
@@ -122,7 +121,7 @@ def splunk_searches(paths: list[Path], dictionary: FieldDictionary, tuning: Tuni
             else:
                 _correlation(item, rule, base_searches, lookups, dictionary)
         except (SigmaError, ValueListError, SplunkRefusal) as exc:
-            item.refused = f"{TARGET}: {exc}"
+            item.refused = str(exc)
         out.append(item)
     return sorted(out, key=lambda s: s.stanza)
 
@@ -131,11 +130,11 @@ def _correlation(item: SplunkSearch, rule: SigmaCorrelationRule, base_searches: 
                  lookups: dict[str, dict[str, list[str]]], dictionary: FieldDictionary) -> None:
     count = event_count(rule)
     if count is None:
-        item.refused = f"{TARGET}: only an event_count over one rule with gte/gt is built as a sliding-window search"
+        item.refused = "only an event_count over one rule with gte/gt is built as a sliding-window search"
         return
     base = count.base
     if str(base.id) not in base_searches:
-        item.refused = f"{TARGET}: its base rule {base.title!r} was not converted"
+        item.refused = f"its base rule {base.title!r} was not built"
         return
     group = [dictionary[f].splunk for f in count.group_by]
     minutes = max(INTERVAL_MINUTES, -(-count.seconds // 60) // 3)
