@@ -102,13 +102,14 @@ the pipeline `logs-kamal.<type>@custom` if you create one. A line it cannot pars
 
 The pipelines mask secret values with the rules of `parsers/redaction.yml` in the parsed fields and
 in `event.original` (also in JSON text: members and OTLP attributes whose name says they are
-secret). Process events ({", ".join(KEEPS_NO_ORIGINAL)}) do not keep `event.original`: their argument lists can hold a
-password in the element after `-p`, which only the parser's argument-vector reading catches.
+secret). The {" and ".join(f"`{t}`" for t in KEEPS_NO_ORIGINAL)} log does not keep `event.original` (a line that
+fails to parse keeps it, masked by the same rules): its argument lists can hold a password in the
+element after `-p`, which only the parser's argument-vector reading catches.
 
 ## Retention
 
-The ILM policy `{retention.name}` rolls a backing index over at {retention.rollover_max_age} or
-{retention.rollover_max_primary_shard_size} a primary shard and deletes it {retention.delete_after}
+The ILM policy `{retention.name}` rolls a backing index over after {retention.rollover_max_age} or at
+{retention.rollover_max_primary_shard_size} a primary shard, and deletes it {retention.delete_after}
 after rollover. The component template `kamal-siem@settings` names it: point it at another policy
 for a longer retention.
 
