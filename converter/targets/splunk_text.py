@@ -41,6 +41,7 @@ from .splunk_eval import (
     isnull,
     match,
     minus,
+    nonempty,
     ne,
     not_,
     or_,
@@ -96,7 +97,16 @@ def _classify(message: Expr, rules: tuple[MessageRule, ...], key: str, default: 
 
 
 def _message_field(message: Expr, rules: tuple[MessageRule, ...], name: str) -> Expr:
-    """`name` as the first matching rule gives it: its capture, or its `set` value, or nothing."""
+    """`name` as the first matching rule gives it: its capture, or its `set` value, or nothing.
+
+    Captures only: one `replace` with PCRE's branch reset `(?|...)`, whose alternatives are the
+    rules in order, each with `name` as its one capturing group (rules without it capture nothing),
+    then `.*` for a message no rule knows; group 1 is the field, empty when the rule has none."""
+    if not any(name in r.set for r in rules):
+        last = max(i for i, r in enumerate(rules) if r.regex is not None and name in r.regex.groupindex)
+        alternatives = [_NAMED.sub(lambda m: "(" if m.group(1) == name else "(?:", _inner_named(r)) for r in rules[:last + 1]]
+        regex = "^(?|" + "|".join(alternatives) + "|.*)$"
+        return nonempty(Call("replace", (message, Str(pcre(regex)), Str("\\1"))))
     pairs: list[tuple[Expr, Expr]] = []
     others: list[MessageRule] = []
     for rule in rules:
@@ -111,6 +121,11 @@ def _message_field(message: Expr, rules: tuple[MessageRule, ...], name: str) -> 
             whole_group(message, pcre(rule.regex.pattern), rule.regex.groupindex[name])
         pairs.append((match(message, pcre(rule.regex.pattern)), value))
     return case(pairs)
+
+
+def _inner_named(rule: MessageRule) -> str:
+    assert rule.regex is not None
+    return rule.regex.pattern[1:-1]
 
 
 def text_fields(definition: ParserDefinition, dictionary: FieldDictionary) -> TextFields:
