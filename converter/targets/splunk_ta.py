@@ -132,8 +132,11 @@ def _manifest() -> bytes:
 def _readme(all_k: list[Knowledge]) -> bytes:
     lines = [f"{ta_spec()['app']['label']} ({TA}) {__version__}", "",
              " ".join(ta_spec()["app"]["description"].split()), "",
-             "Install it on the search heads, the indexers and any heavy forwarder that reads Kamal's logs; a universal",
-             "forwarder needs only the inputs (see default/inputs.conf, all disabled). Source types:", ""]
+             "Install it on the search heads, the indexers and any heavy forwarder that reads Kamal's logs: where",
+             "events are parsed it breaks lines, reads timestamps and masks secret values (SEDCMD) before they are",
+             "indexed; on search heads it gives the fields, event types and tags. A universal forwarder needs only",
+             "the inputs (see default/inputs.conf, all disabled). Splunk 8.1 or later (mvmap, json_valid).",
+             "Source types:", ""]
     for k in all_k:
         lines.append(f"  {k.sourcetype:<15} {' '.join(k.description.split())}")
     lines += ["", "Field names are the Splunk column of kamal-siem's field dictionary (parsers/fields.yml), CIM names where",
