@@ -12,7 +12,8 @@ from ..local.rules import rule_files
 from ..tuning import Tuning
 from .archive import write_zip
 from .elastic_assets import elastic_assets
-from .elastic_rules import elastic_rules
+from .elastic_rules import elastic_content
+from .kibana_objects import SAVED_OBJECTS_FILE, kibana_saved_objects
 from .version_lock import apply_lock, dump_lock, load_lock
 
 RULES_FILE = "kamal-siem-detection-rules.ndjson"
@@ -22,15 +23,25 @@ RULES_FILE = "kamal-siem-detection-rules.ndjson"
 class ElasticBuild:
     files: dict[str, bytes] = field(default_factory=dict)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (rule file, why)
+    hunting_refused: list[tuple[str, str]] = field(default_factory=list)  # (rule file, why no hunting query)
     lock: str = ""
     lock_changed: list[str] = field(default_factory=list)
 
 
-def build_elastic(rules_dir: Path, root: Path, dictionary: FieldDictionary, tuning: Tuning, lock_path: Path) -> ElasticBuild:
+def build_elastic(rules_dir: Path, root: Path, dictionary: FieldDictionary, tuning: Tuning, lock_path: Path,
+                  dashboards_dir: Path | None = None) -> ElasticBuild:
+    """Rules (with the lock applied), ES|QL hunting queries, Kibana data views and dashboards, and the
+    Elasticsearch side. `dashboards_dir` defaults to the bundled dashboards."""
+    from ..dashboard_model import default_dashboards_dir
+
     build = ElasticBuild()
-    rules = elastic_rules(rule_files(rules_dir), root, dictionary, tuning)
+    content = elastic_content(rule_files(rules_dir), root, dictionary, tuning)
+    rules = content.rules
     bodies = [r.body for r in rules if r.body is not None]
     build.refused = [(str(r.path), r.refused) for r in rules if r.refused]
+    build.hunting_refused = list(content.hunting_refused)
+    build.files.update(content.hunting)
+    build.files[SAVED_OBJECTS_FILE] = kibana_saved_objects(dashboards_dir or default_dashboards_dir(), rules_dir, dictionary, tuning)
     lock, build.lock_changed = apply_lock(bodies, load_lock(lock_path))
     build.lock = dump_lock(lock)
     build.files[RULES_FILE] = "".join(json.dumps(b, sort_keys=True, ensure_ascii=False) + "\n" for b in bodies).encode()
