@@ -274,8 +274,7 @@ CRAFTED = [
     ("audit", "[2026-10-05T09:00:00Z] export GITHUB_TOKEN=tok-PLANTED-911", "/home/deploy/.kamal/shop-audit.log"),
 ]
 # what the parser itself still shows (checked, so that a fix of parsers/redaction.yml shows up here)
-PARSER_SHOWS = {"pw-PLANTED-901": "message: `'--password x'` inside the audit message: the rule wants the option at the start "
-                                  "or after a space, and the parser reads `cmd` alone only"}
+PARSER_SHOWS: dict[str, str] = {}
 
 
 def ingest(simulator: Simulator, document: dict[str, Any]) -> dict[str, Any]:
