@@ -300,5 +300,15 @@ def build(target: str, out_dir: Path, rules_dir: Path, update_lock: bool) -> Non
                       "run `kamal-siem build --update-lock` and commit the lock, so Kibana updates them in place")
 
 
+def _register_integrations() -> None:
+    from .hooks_install import hooks as hooks_group
+    from .verify_chain import verify_chain_command
+
+    main.add_command(hooks_group)
+    main.add_command(verify_chain_command)
+
+
+_register_integrations()
+
 if __name__ == "__main__":
     main()
