@@ -89,6 +89,8 @@ def test_one_scheduled_alert_per_alerting_rule(files: dict[str, bytes]) -> None:
         assert name.startswith("kamal-siem - ")
         assert settings["enableSched"] == "1" and settings["action.email"] == "0" and settings["alert.suppress"] == "1"
         assert settings["alert.severity"] in {"2", "3", "4", "5", "6"}
+        # throttled per actor and place (or per correlation group), never the whole rule for an hour
+        assert settings["alert.digest_mode"] == "0" and settings["alert.suppress.fields"], name
 
 
 def test_spl_structure(files: dict[str, bytes]) -> None:

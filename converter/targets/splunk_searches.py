@@ -37,6 +37,9 @@ from .sigma_rules import convert, event_count, load_in_conversion_order, rule_pa
 from .splunk_values import ValueListError, move_flagged_values
 
 INTERVAL_MINUTES = 5
+# A single-event alert is throttled per actor and place, not as a whole: the fields of these
+# (dictionary names) that its log type has. A correlation is throttled by its group-by fields.
+THROTTLE_BY = ("performer", "User", "host", "destination", "service", "proxy_service", "container_name")
 
 
 class KamalSplunkBackend(SplunkBackend):
@@ -118,12 +121,21 @@ def splunk_searches(paths: list[Path], dictionary: FieldDictionary, tuning: Tuni
                     continue
                 item.search = f"{base_searches[str(rule.id)]} | `{item.filter_macro}`"
                 item.lookups = lookups[str(rule.id)]
+                item.suppress_fields = throttle_fields(rule, dictionary)
             else:
                 _correlation(item, rule, base_searches, lookups, dictionary)
         except (SigmaError, ValueListError, SplunkRefusal) as exc:
             item.refused = str(exc)
         out.append(item)
     return sorted(out, key=lambda s: s.stanza)
+
+
+def throttle_fields(rule: SigmaRule, dictionary: FieldDictionary) -> tuple[str, ...]:
+    source = dictionary.logsource_of(rule.logsource.product, rule.logsource.service, rule.logsource.category)
+    if source is None:
+        return ()
+    names = {f.name for f in dictionary.fields_of(source.log_type)}
+    return tuple(dict.fromkeys(dictionary[f].splunk for f in THROTTLE_BY if f in names))
 
 
 def _correlation(item: SplunkSearch, rule: SigmaCorrelationRule, base_searches: dict[str, str],
