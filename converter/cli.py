@@ -265,38 +265,64 @@ def docs(out_dir: Path, rules_dir: Path, cases_dir: Path) -> None:
               show_default=True)
 @click.option("--update-lock", is_flag=True, help="Record changed rules' new versions in elastic-version-lock.json.")
 def build(target: str, out_dir: Path, rules_dir: Path, update_lock: bool) -> None:
-    """Compile the rules for a SIEM: deterministic files and archives under the output folder."""
+    """Compile the rules for a SIEM: deterministic files and archives under the output folder.
+
+    Splunk: the add-on TA-kamal and the content app kamal_security (.tgz each, AppInspect-clean).
+    Elastic: detection rules, ES|QL hunting queries, Kibana data views and dashboards, ingest
+    pipelines, templates and the ILM policy (one .zip). Prints what each archive holds."""
+    from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
     from .fields import default_dictionary
-    from .targets.elastic import build_elastic, write_elastic
+    from .targets.elastic import ElasticBuild, build_elastic, write_elastic
     from .targets.splunk import build_splunk
+    from .targets.summary import describe
 
     base = rules_dir.resolve().parent
     lock_path = base / "elastic-version-lock.json"
     err = _console(stderr=True)
+    written: list[Path] = []
+    refusals: list[str] = []
+    elastic: ElasticBuild | None = None
+    steps = [s for s in ("splunk", "elastic") if target in (s, "all")]
     try:
         tuning = load_tuning(base / "tuning.yml" if (base / "tuning.yml").exists() else None)
-        if target in ("splunk", "all"):
-            written, refused = build_splunk(rules_dir, default_dictionary(), tuning, out_dir)
-            for path in written:
-                click.echo(str(path))
-            for rule_file, why in refused:
-                err.print(f"[yellow]not built for Splunk:[/yellow] {escape(rule_file)}: {escape(why)}")
-        if target not in ("elastic", "all"):
-            return
-        result = build_elastic(rules_dir, Path.cwd(), default_dictionary(), tuning, lock_path)
+        dictionary = default_dictionary()
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=not err.is_terminal) as progress:
+            task = progress.add_task("building", total=len(steps))
+            for step in steps:
+                if step == "splunk":
+                    progress.update(task, description="Splunk: TA-kamal and kamal_security")
+                    paths, refused = build_splunk(rules_dir, dictionary, tuning, out_dir)
+                    written += paths
+                    refusals += [f"[yellow]not built for Splunk:[/yellow] {escape(f)}: {escape(why)}" for f, why in refused]
+                else:
+                    progress.update(task, description="Elastic: rules, hunting queries, Kibana objects, ingest")
+                    elastic = build_elastic(rules_dir, Path.cwd(), dictionary, tuning, lock_path)
+                    written += write_elastic(elastic, out_dir)
+                    refusals += [f"[yellow]not built for Elastic:[/yellow] {escape(f)}: {escape(why)}" for f, why in elastic.refused]
+                progress.advance(task)
     except KamalSiemError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_ERROR)
-    for path in write_elastic(result, out_dir):
-        click.echo(str(path))
-    for rule_file, why in result.refused:
-        err.print(f"[yellow]not built for Elastic:[/yellow] {escape(rule_file)}: {escape(why)}")
-    if result.lock_changed:
+    table = Table(title=f"kamal-siem build → {out_dir}", title_justify="left")
+    for column in ("artifact", "files", "bytes", "sha256", "holds"):
+        table.add_column(column, justify="right" if column in ("files", "bytes") else "left",
+                         overflow="fold" if column == "holds" else "ellipsis")
+    for path in written:
+        if path.suffix in (".tgz", ".zip") and path.is_file():
+            item = describe(path)
+            table.add_row(str(item.path), str(item.members), str(item.size), item.sha256[:16], item.holds)
+    _console().print(table)
+    for line in refusals:
+        err.print(line)
+    if elastic is not None and elastic.lock_changed:
         if update_lock:
-            lock_path.write_text(result.lock, encoding="utf-8")
-            err.print(f"{len(result.lock_changed)} rule version(s) recorded in {lock_path.name}")
+            lock_path.write_text(elastic.lock, encoding="utf-8")
+            err.print(f"{len(elastic.lock_changed)} rule version(s) recorded in {lock_path.name}")
         else:
-            err.print(f"[yellow]{len(result.lock_changed)} rule(s) changed since {lock_path.name}:[/yellow] "
+            err.print(f"[yellow]{len(elastic.lock_changed)} rule(s) changed since {lock_path.name}:[/yellow] "
                       "run `kamal-siem build --update-lock` and commit the lock, so Kibana updates them in place")
 
 
