@@ -236,7 +236,3 @@ def pcre(pattern: str) -> str:
     (a .conf value is one line of text), named groups in PCRE's `(?<name>...)` spelling."""
     out = "".join(c if " " <= c <= "~" else f"\\x{{{ord(c):x}}}" for c in pattern)
     return out.replace("(?P<", "(?<")
-
-
-def size(expr: Expr) -> int:
-    return len(expr.render())
