@@ -263,8 +263,10 @@ def docs(out_dir: Path, rules_dir: Path, cases_dir: Path) -> None:
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"), show_default=True)
 @click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("sigma_rules"),
               show_default=True)
+@click.option("--dashboards", "dashboards_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Dashboard definitions (default: dashboards/ beside the rules folder, when it exists).")
 @click.option("--update-lock", is_flag=True, help="Record changed rules' new versions in elastic-version-lock.json.")
-def build(target: str, out_dir: Path, rules_dir: Path, update_lock: bool) -> None:
+def build(target: str, out_dir: Path, rules_dir: Path, dashboards_dir: Path | None, update_lock: bool) -> None:
     """Compile the rules for a SIEM: deterministic files and archives under the output folder.
 
     Splunk: the add-on TA-kamal and the content app kamal_security (.tgz each, AppInspect-clean).
@@ -280,6 +282,8 @@ def build(target: str, out_dir: Path, rules_dir: Path, update_lock: bool) -> Non
 
     base = rules_dir.resolve().parent
     lock_path = base / "elastic-version-lock.json"
+    if dashboards_dir is None and (base / "dashboards").is_dir():
+        dashboards_dir = base / "dashboards"
     err = _console(stderr=True)
     written: list[Path] = []
     refusals: list[str] = []
@@ -294,12 +298,12 @@ def build(target: str, out_dir: Path, rules_dir: Path, update_lock: bool) -> Non
             for step in steps:
                 if step == "splunk":
                     progress.update(task, description="Splunk: TA-kamal and kamal_security")
-                    paths, refused = build_splunk(rules_dir, dictionary, tuning, out_dir)
+                    paths, refused = build_splunk(rules_dir, dictionary, tuning, out_dir, dashboards_dir)
                     written += paths
                     refusals += [f"[yellow]not built for Splunk:[/yellow] {escape(f)}: {escape(why)}" for f, why in refused]
                 else:
                     progress.update(task, description="Elastic: rules, hunting queries, Kibana objects, ingest")
-                    elastic = build_elastic(rules_dir, Path.cwd(), dictionary, tuning, lock_path)
+                    elastic = build_elastic(rules_dir, Path.cwd(), dictionary, tuning, lock_path, dashboards_dir)
                     written += write_elastic(elastic, out_dir)
                     refusals += [f"[yellow]not built for Elastic:[/yellow] {escape(f)}: {escape(why)}" for f, why in elastic.refused]
                 progress.advance(task)

@@ -27,6 +27,8 @@ class PanelConverter:
         self.dictionary = dictionary
         self.tuning = tuning or load_tuning()
         self._splunk: SplunkBackend | None = None
+        # detection value lists AppInspect would flag in a view (`rm -rf`), moved to lookups: name -> values
+        self.splunk_lookups: dict[str, list[str]] = {}
         self._lucene: LuceneBackend | None = None
         self._local: DuckDBBackend | None = None
 
@@ -36,13 +38,21 @@ class PanelConverter:
             raise ValueError(f"panel {panel.id} is not a Sigma detection")
         return SigmaRule.from_dict(panel.sigma)
 
-    def splunk(self, panel: Panel) -> str:
-        """The SPL search of the panel's events, starting with the log source's macro."""
+    def splunk(self, panel: Panel, lookup_prefix: str | None = None) -> str:
+        """The SPL search of the panel's events, starting with the log source's macro. With
+        `lookup_prefix`, value lists AppInspect flags go to lookups named after it, as the rules' do
+        (kept in `splunk_lookups`)."""
+        from .targets.splunk_searches import KamalSplunkBackend
+        from .targets.splunk_values import move_flagged_values
+
         if panel.query is not None:
             return panel.query.splunk
         if self._splunk is None:
-            self._splunk = SplunkBackend(pipeline("splunk", self.dictionary, self.tuning))
-        [query] = self._splunk.convert_rule(self.rule(panel))
+            self._splunk = KamalSplunkBackend(pipeline("splunk", self.dictionary, self.tuning))
+        rule = self.rule(panel)
+        if lookup_prefix is not None:
+            self.splunk_lookups.update(move_flagged_values(rule, lookup_prefix))
+        [query] = self._splunk.convert_rule(rule)
         return str(query)
 
     def lucene(self, panel: Panel) -> str:

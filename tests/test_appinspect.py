@@ -31,11 +31,6 @@ EXIT = {"clean": 0, "warnings": 103, "failures": 101}
 
 # (package, check): (why it is acceptable, text every message of the check holds, modes it is raised in)
 ACCEPTED: dict[tuple[str, str], tuple[str, str, set[str]]] = {
-    (APP, "check_destructive_commands"): (
-        "The description of the alert 'Kamal Proxy Container Died or Was Paused' quotes `docker rm -f` as one way the "
-        "proxy dies; it is prose in the `description` setting, not a command anything runs. (The detection values "
-        "`rm -rf`... are in a lookup, see converter/targets/splunk_values.py.)",
-        "The prohibited command rm -f was found. File: default/savedsearches.conf", {"cloud", "precert"}),
     (TA, "check_for_indexer_synced_configs"): (
         "default/inputs.conf holds only examples, all disabled, for the forwarders that read Kamal's logs; indexers "
         "need none of it, so that Splunk Cloud (Victoria) does not sync it to them is what is wanted.",
@@ -58,7 +53,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], t
     tool = appinspect()  # skips or fails first when AppInspect is not installed
     assert tool.exists()
     out = tmp_path_factory.mktemp("appinspect")
-    written, refused = build_splunk(ROOT / "sigma_rules", default_dictionary(), load_tuning(), out)
+    written, refused = build_splunk(ROOT / "sigma_rules", default_dictionary(), load_tuning(), out, ROOT / "dashboards")
     assert refused == []
     packages = {p.name.rsplit("-", 1)[0]: p for p in written if p.suffix == ".tgz"}
     assert set(packages) == {APP, TA}

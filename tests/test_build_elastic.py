@@ -24,7 +24,7 @@ LOCK = ROOT / "elastic-version-lock.json"
 
 @pytest.fixture(scope="module")
 def bodies() -> list[dict]:
-    result = build_elastic(ROOT / "sigma_rules", ROOT, default_dictionary(), load_tuning(), LOCK)
+    result = build_elastic(ROOT / "sigma_rules", ROOT, default_dictionary(), load_tuning(), LOCK, ROOT / "dashboards")
     assert result.refused == []
     return [json.loads(line) for line in result.files[RULES_FILE].decode().splitlines()]
 

@@ -5,6 +5,8 @@ that select what they should on the bundled samples (local engine) and in real L
 from __future__ import annotations
 
 import copy
+import csv
+import io
 import json
 import os
 import re
@@ -198,7 +200,10 @@ def test_the_unchanged_copy_loads(tmp_path: Path, dictionary: FieldDictionary) -
 
 def test_views_are_dashboard_studio_xml(splunk_files: dict[str, bytes], dashboards: list[Dashboard],
                                         studio: dict[str, dict[str, Any]]) -> None:
-    assert sorted(splunk_files) == sorted([NAV] + [f"{VIEWS}kamal_{d.name}.xml" for d in dashboards])
+    views = [name for name in splunk_files if not name.startswith(f"{APP}/lookups/")]
+    assert sorted(views) == sorted([NAV] + [f"{VIEWS}kamal_{d.name}.xml" for d in dashboards])
+    # value lists AppInspect flags (`rm -rf`) are read from lookups, as the rules' are
+    assert all(b"rm -r" not in data and b"rm -f" not in data for name, data in splunk_files.items() if name.endswith(".xml"))
     for dashboard in dashboards:
         root = ET.fromstring(splunk_files[f"{VIEWS}kamal_{dashboard.name}.xml"])
         assert root.tag == "dashboard" and root.get("version") == "2"
@@ -423,12 +428,12 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-def splunk_terms(search: str, tuning: Tuning) -> set[tuple[str, str]]:
+def splunk_terms(search: str, lookups: dict[str, list[str]]) -> set[tuple[str, str]]:
     """(field, value) of every comparison in a panel's SPL filter (before the first pipe that is not
-    in a lookup subsearch); a tuning lookup stands for its values."""
+    in a lookup subsearch); a lookup (tuning list, or value list moved out of the view) stands for its values."""
     terms: set[tuple[str, str]] = set()
     for lookup, field in re.findall(r"\[\| inputlookup (\w+)\.csv \| rename value AS (\w+) \| fields \w+\]", search):
-        terms.update((field, v) for v in tuning.placeholders[lookup].values)
+        terms.update((field, v) for v in lookups[lookup])
     base = re.sub(r"\[\| inputlookup [^]]*\]", "", search).split(" | ")[0]
     for field, values in re.findall(r'([A-Za-z_][\w.]*) IN \(((?:"(?:[^"\\]|\\.)*"(?:, )?)+)\)', base):
         terms.update((field, _unescape(v)) for v in re.findall(r'"((?:[^"\\]|\\.)*)"', values))
@@ -458,9 +463,15 @@ def lucene_terms(query: str) -> set[tuple[str, str]]:
 
 
 def test_the_same_filter_in_both_targets(dashboards: list[Dashboard], dictionary: FieldDictionary, tuning: Tuning,
-                                         studio: dict[str, dict[str, Any]], objects: list[dict[str, Any]]) -> None:
+                                         studio: dict[str, dict[str, Any]], objects: list[dict[str, Any]],
+                                         splunk_files: dict[str, bytes]) -> None:
     """Each panel's SPL and Lucene compare the same dictionary fields with the same values (mapped back
     from CIM and ECS names); Lucene adds only the log source's own ECS conditions (process starts)."""
+    lookups = {name: p.values for name, p in tuning.placeholders.items()}
+    for path, data in splunk_files.items():
+        if path.startswith(f"{APP}/lookups/"):
+            lookups[Path(path).stem] = [row["value"] for row in csv.DictReader(io.StringIO(data.decode()))]
+    assert len(lookups) > len(tuning.placeholders)  # the destructive-commands panel reads its values from one
     checked = 0
     for dashboard, panel in sigma_panels(dashboards):
         names = dictionary.fields_of(str(panel.log_type))
@@ -468,7 +479,7 @@ def test_the_same_filter_in_both_targets(dashboards: list[Dashboard], dictionary
         from_ecs = {f.ecs: f.name for f in names}
         search = studio[f"kamal_{dashboard.name}"]["dataSources"][f"ds_{panel.id}"]["options"]["query"]
         [lens] = [p for p in kibana_panels(objects, dashboard) if p["panelIndex"] == panel.id]
-        spl = {(from_splunk[f], v) for f, v in splunk_terms(search, tuning)}
+        spl = {(from_splunk[f], v) for f, v in splunk_terms(search, lookups)}
         lucene = lucene_terms(lens["embeddableConfig"]["attributes"]["state"]["query"]["query"])
         conditions = set(dictionary.logsources[str(panel.log_type)].elastic_conditions)
         assert {t for t in lucene if t[0] not in from_ecs} == conditions, panel.id

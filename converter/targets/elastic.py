@@ -30,10 +30,8 @@ class ElasticBuild:
 
 def build_elastic(rules_dir: Path, root: Path, dictionary: FieldDictionary, tuning: Tuning, lock_path: Path,
                   dashboards_dir: Path | None = None) -> ElasticBuild:
-    """Rules (with the lock applied), ES|QL hunting queries, Kibana data views and dashboards, and the
-    Elasticsearch side. `dashboards_dir` defaults to the bundled dashboards."""
-    from ..dashboard_model import default_dashboards_dir
-
+    """Rules (with the lock applied), ES|QL hunting queries, Kibana data views and the dashboards of
+    `dashboards_dir` (data views only when None), and the Elasticsearch side."""
     build = ElasticBuild()
     content = elastic_content(rule_files(rules_dir), root, dictionary, tuning)
     rules = content.rules
@@ -41,7 +39,7 @@ def build_elastic(rules_dir: Path, root: Path, dictionary: FieldDictionary, tuni
     build.refused = [(str(r.path), r.refused) for r in rules if r.refused]
     build.hunting_refused = list(content.hunting_refused)
     build.files.update(content.hunting)
-    build.files[SAVED_OBJECTS_FILE] = kibana_saved_objects(dashboards_dir or default_dashboards_dir(), rules_dir, dictionary, tuning)
+    build.files[SAVED_OBJECTS_FILE] = kibana_saved_objects(dashboards_dir, rules_dir, dictionary, tuning)
     lock, build.lock_changed = apply_lock(bodies, load_lock(lock_path))
     build.lock = dump_lock(lock)
     build.files[RULES_FILE] = "".join(json.dumps(b, sort_keys=True, ensure_ascii=False) + "\n" for b in bodies).encode()

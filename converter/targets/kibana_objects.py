@@ -49,9 +49,9 @@ def dashboard_id(dashboard: Dashboard) -> str:
     return PREFIX + dashboard.name.replace("_", "-")
 
 
-def kibana_saved_objects(dashboards_dir: Path, rules_dir: Path, dictionary: FieldDictionary, tuning: Tuning) -> bytes:
-    """The NDJSON of the data views and dashboards, one saved object a line."""
-    dashboards = load_dashboards(dashboards_dir, dictionary, rules_dir)
+def kibana_saved_objects(dashboards_dir: Path | None, rules_dir: Path, dictionary: FieldDictionary, tuning: Tuning) -> bytes:
+    """The NDJSON of the data views and dashboards (none when `dashboards_dir` is None), one saved object a line."""
+    dashboards = load_dashboards(dashboards_dir, dictionary, rules_dir) if dashboards_dir is not None else []
     converter = PanelConverter(dictionary, tuning)
     objects = data_views(dashboards, dictionary) + [dashboard_object(d, converter) for d in dashboards]
     return "".join(json.dumps(o, sort_keys=True, ensure_ascii=False) + "\n" for o in objects).encode()

@@ -32,9 +32,14 @@ def write_app(name: str, files: dict[str, bytes], out_dir: Path) -> list[Path]:
     return [folder, package]
 
 
-def build_splunk(rules_dir: Path, dictionary: FieldDictionary, tuning: Tuning, out_dir: Path) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Both Splunk packages; returns what was written and the rules not built, with the reason."""
-    files, refused = app_files(rules_dir, dictionary, tuning)
+def build_splunk(rules_dir: Path, dictionary: FieldDictionary, tuning: Tuning, out_dir: Path,
+                 dashboards_dir: Path | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Both Splunk packages, with the dashboards of `dashboards_dir` (none when None) in the content
+    app; returns what was written and the rules not built, with the reason."""
+    from .splunk_dashboards import splunk_dashboard_files
+
+    views = splunk_dashboard_files(dashboards_dir, rules_dir, dictionary, tuning) if dashboards_dir is not None else {}
+    files, refused = app_files(rules_dir, dictionary, tuning, extra=views)
     written = write_app(APP, files, out_dir)
     written += write_app(TA, ta_files(dictionary), out_dir)
     return written, refused

@@ -23,6 +23,7 @@ from ..dashboard_queries import PanelConverter
 from ..fields import FieldDictionary
 from ..tuning import Tuning
 from .splunk_app import APP
+from .splunk_conf import csv_file
 
 WIDTH = 1440  # pixels of the grid layout; a YAML width is in twelfths of it
 HEIGHTS = {"single": 160, "timechart": 320, "bar": 320, "pie": 320, "table": 360}
@@ -43,6 +44,8 @@ def splunk_dashboard_files(dashboards_dir: Path, rules_dir: Path, dictionary: Fi
     converter = PanelConverter(dictionary, tuning)
     files = {f"{APP}/default/data/ui/views/{view_name(d)}.xml": view_xml(d, definition(d, converter)).encode() for d in dashboards}
     files[f"{APP}/default/data/ui/nav/default.xml"] = nav_xml(dashboards).encode()
+    for name, values in sorted(converter.splunk_lookups.items()):
+        files[f"{APP}/lookups/{name}.csv"] = csv_file(["value"], ([v] for v in values))
     return files
 
 
@@ -89,7 +92,7 @@ def definition(dashboard: Dashboard, converter: PanelConverter) -> dict[str, Any
 
 def panel_search(dashboard: Dashboard, panel: Panel, converter: PanelConverter) -> str:
     """The panel's whole SPL: its events, the dashboard filters it follows, its aggregation."""
-    parts = [converter.splunk(panel)]
+    parts = [converter.splunk(panel, lookup_prefix=f"kamal_siem_dashboard_{view_name(dashboard)}_{panel.id}")]
     if panel.follows_filters and dashboard.filters:
         tests = [f"(${f.field}|s$=\"{ALL}\" OR {converter.splunk_name(panel, f.field)}=${f.field}|s$)" for f in dashboard.filters]
         parts.append("where " + " AND ".join(tests))

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sigma.backends.splunk import SplunkBackend
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
@@ -21,6 +20,7 @@ from ..local.rules import RuleSet
 from ..pipelines import pipeline
 from ..targets.elastic_rules import elastic_content
 from ..targets.sigma_rules import convert
+from ..targets.splunk_searches import KamalSplunkBackend
 from ..tuning import Tuning
 from .issues import Report
 
@@ -31,7 +31,7 @@ def conversions(paths: list[Path], dictionary: FieldDictionary, tuning: Tuning) 
     """Per rule id, per target: the queries, or why the target refuses the rule. pySigma's
     pipelines change the rules they process, so each target reads the rules afresh. `elastic` is
     the Kibana rule's query; `elastic-<language>` says why a language was not taken for the rule."""
-    makers: dict[str, Callable[[], Any]] = {"splunk": lambda: SplunkBackend(pipeline("splunk", dictionary, tuning))}
+    makers: dict[str, Callable[[], Any]] = {"splunk": lambda: KamalSplunkBackend(pipeline("splunk", dictionary, tuning))}
     out: dict[str, dict[str, list[Any] | str]] = {}
     for target, make in makers.items():
         collection = SigmaCollection.load_ruleset(list[str | Path](paths), collect_errors=True)
