@@ -157,11 +157,12 @@ def load_dashboards(directory: Path, dictionary: FieldDictionary, rules_dir: Pat
 def _rules_by_id(rules_dir: Path) -> dict[str, dict[str, Any]]:
     """The single-event Sigma rules under `rules_dir` as written (YAML mappings), by id."""
     from .local.rules import rule_files
+    from .targets.sigma_rules import rule_documents
 
     out: dict[str, dict[str, Any]] = {}
     for path in rule_files(rules_dir):
         try:
-            documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+            documents = rule_documents(path)
         except (yaml.YAMLError, OSError):
             continue  # `kamal-siem validate` reports broken rules; a panel naming one is reported as unknown
         for doc in documents:

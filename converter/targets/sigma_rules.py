@@ -3,22 +3,43 @@ converted even when only a correlation uses it, and the one correlation shape th
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import yaml
 from sigma.collection import SigmaCollection
+from sigma.exceptions import SigmaRuleLocation
 from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationConditionOperator, SigmaCorrelationRule, SigmaCorrelationType
 from sigma.rule import SigmaRule
 
 Rule = SigmaRule | SigmaCorrelationRule
 
 
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@lru_cache(maxsize=1024)
+def _documents(path: Path, mtime_ns: int, size: int) -> tuple[Any, ...]:
+    return tuple(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_LOADER))  # a safe loader
+
+
+def rule_documents(path: Path) -> list[Any]:
+    """The YAML documents of a rule file, read once per build (libyaml) and copied for each caller:
+    pySigma's pipelines change the rules they process, so every target needs rules of its own."""
+    stat = path.stat()
+    return copy.deepcopy(list(_documents(path, stat.st_mtime_ns, stat.st_size)))
+
+
 def load_in_conversion_order(paths: Sequence[Path]) -> list[Rule]:
     """The rules of `paths`, references resolved, single-event rules first (a correlation needs its
     base rules converted by the same backend before it)."""
-    collection = SigmaCollection.load_ruleset([str(p) for p in paths])
+    collection = SigmaCollection.merge(
+        [SigmaCollection.from_dicts(rule_documents(Path(p)), source=SigmaRuleLocation(Path(p)), resolve_references=False)
+         for p in paths])
     collection.resolve_rule_references()
     return sorted(collection.rules, key=lambda r: isinstance(r, SigmaCorrelationRule))
 
