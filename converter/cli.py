@@ -266,16 +266,24 @@ def docs(out_dir: Path, rules_dir: Path, cases_dir: Path) -> None:
 @click.option("--dashboards", "dashboards_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Dashboard definitions (default: dashboards/ beside the rules folder, when it exists).")
 @click.option("--update-lock", is_flag=True, help="Record changed rules' new versions in elastic-version-lock.json.")
-def build(target: str, out_dir: Path, rules_dir: Path, dashboards_dir: Path | None, update_lock: bool) -> None:
+@click.option("--retention", "retention_name", default="default", show_default=True, metavar="PROFILE",
+              help="Retention profile for the Splunk index app and the Elastic ILM policy: default, pci-dss, hipaa, sox, "
+                   "or one of --retention-file (docs/retention.md).")
+@click.option("--retention-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Your own retention profiles (default: retention.yml beside the rules folder, when it exists).")
+def build(target: str, out_dir: Path, rules_dir: Path, dashboards_dir: Path | None, update_lock: bool,
+          retention_name: str, retention_file: Path | None) -> None:
     """Compile the rules for a SIEM: deterministic files and archives under the output folder.
 
-    Splunk: the add-on TA-kamal and the content app kamal_security (.tgz each, AppInspect-clean).
-    Elastic: detection rules, ES|QL hunting queries, Kibana data views and dashboards, ingest
-    pipelines, templates and the ILM policy (one .zip). Prints what each archive holds."""
+    Splunk: the add-on TA-kamal, the content app kamal_security and the index app kamal_indexes
+    (.tgz each, AppInspect-clean). Elastic: detection rules, ES|QL hunting queries, Kibana data views
+    and dashboards, ingest pipelines, templates and the ILM policy (one .zip). The retention profile
+    sets the index's and the ILM policy's periods. Prints what each archive holds."""
     from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from .fields import default_dictionary
+    from .retention import select_profile
     from .targets.elastic import ElasticBuild, build_elastic, write_elastic
     from .targets.splunk import build_splunk
     from .targets.summary import describe
@@ -284,6 +292,8 @@ def build(target: str, out_dir: Path, rules_dir: Path, dashboards_dir: Path | No
     lock_path = base / "elastic-version-lock.json"
     if dashboards_dir is None and (base / "dashboards").is_dir():
         dashboards_dir = base / "dashboards"
+    if retention_file is None and (base / "retention.yml").is_file():
+        retention_file = base / "retention.yml"
     err = _console(stderr=True)
     written: list[Path] = []
     refusals: list[str] = []
@@ -291,26 +301,27 @@ def build(target: str, out_dir: Path, rules_dir: Path, dashboards_dir: Path | No
     steps = [s for s in ("splunk", "elastic") if target in (s, "all")]
     try:
         tuning = load_tuning(base / "tuning.yml" if (base / "tuning.yml").exists() else None)
+        profile = select_profile(retention_name, retention_file)
         dictionary = default_dictionary()
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                       console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task("building", total=len(steps))
             for step in steps:
                 if step == "splunk":
-                    progress.update(task, description="Splunk: TA-kamal and kamal_security")
-                    paths, refused = build_splunk(rules_dir, dictionary, tuning, out_dir, dashboards_dir)
+                    progress.update(task, description="Splunk: TA-kamal, kamal_security and kamal_indexes")
+                    paths, refused = build_splunk(rules_dir, dictionary, tuning, out_dir, dashboards_dir, profile)
                     written += paths
                     refusals += [f"[yellow]not built for Splunk:[/yellow] {escape(f)}: {escape(why)}" for f, why in refused]
                 else:
                     progress.update(task, description="Elastic: rules, hunting queries, Kibana objects, ingest")
-                    elastic = build_elastic(rules_dir, Path.cwd(), dictionary, tuning, lock_path, dashboards_dir)
+                    elastic = build_elastic(rules_dir, Path.cwd(), dictionary, tuning, lock_path, dashboards_dir, profile)
                     written += write_elastic(elastic, out_dir)
                     refusals += [f"[yellow]not built for Elastic:[/yellow] {escape(f)}: {escape(why)}" for f, why in elastic.refused]
                 progress.advance(task)
     except KamalSiemError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(EXIT_ERROR)
-    table = Table(title=f"kamal-siem build → {out_dir}", title_justify="left")
+    table = Table(title=f"kamal-siem build → {out_dir}, retention profile {profile.summary()}", title_justify="left")
     for column in ("artifact", "files", "bytes", "sha256", "holds"):
         table.add_column(column, justify="right" if column in ("files", "bytes") else "left",
                          overflow="fold" if column == "holds" else "ellipsis")

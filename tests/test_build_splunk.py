@@ -144,7 +144,7 @@ def test_two_builds_give_byte_identical_packages(tmp_path: Path, monkeypatch: py
         result = CliRunner().invoke(main, ["build", "--target", "splunk", "-o", str(tmp_path / name)])
         assert result.exit_code == 0, result.output
         packages.append({p.name: p.read_bytes() for p in (tmp_path / name).glob("*.tgz")})
-    assert sorted(packages[0]) == [f"{TA}-0.1.0.tgz", f"{APP}-0.1.0.tgz"]
+    assert sorted(packages[0]) == [f"{TA}-0.1.0.tgz", "kamal_indexes-0.1.0.tgz", f"{APP}-0.1.0.tgz"]  # the index app: tests/test_retention.py
     assert packages[0] == packages[1]
 
 

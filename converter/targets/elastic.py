@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..fields import FieldDictionary
 from ..local.rules import rule_files
+from ..retention import RetentionProfile
 from ..tuning import Tuning
 from .archive import write_zip
 from .elastic_assets import elastic_assets
@@ -29,9 +30,10 @@ class ElasticBuild:
 
 
 def build_elastic(rules_dir: Path, root: Path, dictionary: FieldDictionary, tuning: Tuning, lock_path: Path,
-                  dashboards_dir: Path | None = None) -> ElasticBuild:
+                  dashboards_dir: Path | None = None, profile: RetentionProfile | None = None) -> ElasticBuild:
     """Rules (with the lock applied), ES|QL hunting queries, Kibana data views and the dashboards of
-    `dashboards_dir` (data views only when None), and the Elasticsearch side."""
+    `dashboards_dir` (data views only when None), and the Elasticsearch side, its ILM policy (and SLM
+    policy) from the retention `profile` (None: elastic_templates.DEFAULT_RETENTION)."""
     build = ElasticBuild()
     content = elastic_content(rule_files(rules_dir), root, dictionary, tuning)
     rules = content.rules
@@ -43,7 +45,7 @@ def build_elastic(rules_dir: Path, root: Path, dictionary: FieldDictionary, tuni
     lock, build.lock_changed = apply_lock(bodies, load_lock(lock_path))
     build.lock = dump_lock(lock)
     build.files[RULES_FILE] = "".join(json.dumps(b, sort_keys=True, ensure_ascii=False) + "\n" for b in bodies).encode()
-    build.files.update(elastic_assets(dictionary))
+    build.files.update(elastic_assets(dictionary, profile))
     return build
 
 

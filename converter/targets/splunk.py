@@ -1,6 +1,7 @@
-"""The Splunk build: the add-on `TA-kamal` (parsing, for forwarders, indexers and search heads) and
-the content app `kamal_security` (the searches, for search heads), each under <out>/splunk/ and as
-a deterministic package <out>/<app>-<version>.tgz."""
+"""The Splunk build: the add-on `TA-kamal` (parsing, for forwarders, indexers and search heads), the
+content app `kamal_security` (the searches, for search heads) and, with a retention profile, the
+index app `kamal_indexes` (for indexers), each under <out>/splunk/ and as a deterministic package
+<out>/<app>-<version>.tgz."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 
 from .. import __version__
 from ..fields import FieldDictionary
+from ..retention import RetentionProfile
 from ..tuning import Tuning
 from .archive import write_tgz
 from .splunk_app import APP, app_files
+from .splunk_indexes import INDEXES_APP, indexes_app_files
 from .splunk_ta import TA, ta_files
 
 
@@ -33,13 +36,16 @@ def write_app(name: str, files: dict[str, bytes], out_dir: Path) -> list[Path]:
 
 
 def build_splunk(rules_dir: Path, dictionary: FieldDictionary, tuning: Tuning, out_dir: Path,
-                 dashboards_dir: Path | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Both Splunk packages, with the dashboards of `dashboards_dir` (none when None) in the content
-    app; returns what was written and the rules not built, with the reason."""
+                 dashboards_dir: Path | None = None, profile: RetentionProfile | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The Splunk packages, with the dashboards of `dashboards_dir` (none when None) in the content
+    app, and the index app for the retention `profile` (none when None); returns what was written
+    and the rules not built, with the reason."""
     from .splunk_dashboards import splunk_dashboard_files
 
     views = splunk_dashboard_files(dashboards_dir, rules_dir, dictionary, tuning) if dashboards_dir is not None else {}
     files, refused = app_files(rules_dir, dictionary, tuning, extra=views)
     written = write_app(APP, files, out_dir)
     written += write_app(TA, ta_files(dictionary), out_dir)
+    if profile is not None:
+        written += write_app(INDEXES_APP, indexes_app_files(profile), out_dir)
     return written, refused

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tarfile
 import zipfile
 from collections import Counter
@@ -47,6 +48,16 @@ def _holds(members: list[tuple[str, bytes]]) -> str:
         elif name.endswith("detection-rules.ndjson"):
             kinds = Counter(json.loads(line)["type"] for line in data.decode().splitlines() if line.strip())
             parts.append("rules: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))
+        elif name.endswith("default/indexes.conf"):
+            frozen = re.findall(r"^frozenTimePeriodInSecs = (\d+)$", data.decode(), re.M)
+            indexes = [line[1:-1] for line in data.decode().splitlines() if line.startswith("[") and line.strip() != "[default]"]
+            parts.append(", ".join(f"index {i}" for i in indexes) + "".join(f", frozen after {int(f) // 86400} days" for f in frozen))
+        elif name.startswith("ilm/") and name.endswith(".json"):
+            phases = json.loads(data)["policy"]["phases"]
+            parts.append(f"ILM {' > '.join(p for p in ('hot', 'warm', 'cold', 'frozen', 'delete') if p in phases)}"
+                         + (f" at {phases['delete']['min_age']}" if "delete" in phases else ""))
+        elif name.startswith("slm/") and name.endswith(".json"):
+            parts.append(f"SLM archive kept {json.loads(data).get('retention', {}).get('expire_after', 'forever')}")
         elif name.endswith("kibana-objects.ndjson"):
             kinds = Counter(json.loads(line).get("type") for line in data.decode().splitlines() if line.strip())
             parts.append(f"{kinds.get('dashboard', 0)} dashboards, {kinds.get('index-pattern', 0)} data views")
