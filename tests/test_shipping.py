@@ -467,10 +467,10 @@ def test_sample_logs_reach_a_tls_receiver_unchanged(rsyslog: Rsyslog, sender: li
     received = _by_file(rsyslog.lines(total, timeout=20))
     assert received == expected
 
-    # lines appended later, a long one and a non-ASCII one; then kamal-proxy rebooted: the link moves
+    # a line appended later, long (20k) and non-ASCII; then kamal-proxy rebooted: the link moves
     long_line = "[2026-10-06T10:00:00Z] [dörte@shop.example] [production] Executed cmd 'echo " + "x" * 20000 + "' on web-1"
-    with host.audit[0].open("a") as f:
-        f.write(long_line + "\n")
+    with host.audit[0].open("a", encoding="utf-8") as out:
+        out.write(long_line + "\n")
     expected[("audit", str(host.audit[0]))].append(long_line)
     new_log = host.root / "var" / "lib" / "docker" / "containers" / "f00d" / "f00d-json.log"
     new_log.parent.mkdir()
