@@ -22,8 +22,9 @@ from ..parsing.timestamps import TimestampError, resolve_zone
 from ..tuning import load_tuning
 from .content import load_review_content
 from .html import render_html
-from .load import load
+from .load import Loaded, load
 from .markdown import render_markdown
+from .model import Report
 from .period import PeriodError, PeriodRequest, iso, parse_instant, resolve
 from .queries import data_end
 from .report import build_report
@@ -46,6 +47,24 @@ def _format(fmt: str | None, output: Path | None) -> str:
     if fmt is not None:
         return fmt
     return "md" if output is not None and output.suffix.lower() in (".md", ".markdown") else "html"
+
+
+def make_report(paths: list[str], request: PeriodRequest, options: Options, *, tuning_path: Path | None = None,
+                rules_dir: Path | None = None, min_level: str = "informational", generated_at: str | None = None,
+                step: Callable[[str], None] | None = None) -> tuple[Report, Loaded]:
+    """Read `paths` and build the review for the period asked for (raises KamalSiemError, PeriodError)."""
+    tell = step or (lambda _what: None)
+    request.check()
+    dictionary = default_dictionary()
+    default_definitions()
+    default_redactor()
+    tuning = load_tuning(tuning_path)
+    ruleset = compile_rules(rules_dir or default_rules_dir(), dictionary, tuning)
+    content = load_review_content(dictionary, tuning, ruleset)
+    loaded = load(paths, options, dictionary, ruleset, tuning, min_level, tell)
+    tell("writing the report")
+    period = resolve(request, data_end(loaded.con))
+    return build_report(loaded, content, tuning, period, generated_at), loaded
 
 
 @click.command("review")
@@ -92,17 +111,9 @@ def review_command(paths: tuple[str, ...], since: str | None, until: str | None,
     except TimestampError as exc:
         raise click.BadParameter(str(exc), param_hint="--assume-tz") from None
     try:
-        dictionary = default_dictionary()
-        default_definitions()
-        default_redactor()
-        tuning = load_tuning(tuning_path)
-        ruleset = compile_rules(rules_dir or default_rules_dir(), dictionary, tuning)
-        content = load_review_content(dictionary, tuning, ruleset)
         with _status(err, quiet) as step:
-            loaded = load(list(paths), Options(log_type, zone, assume_tz), dictionary, ruleset, tuning, min_level, step)
-            step("writing the report")
-            period = resolve(request, data_end(loaded.con))
-            report = build_report(loaded, content, tuning, period, stamp)
+            report, loaded = make_report(list(paths), request, Options(log_type, zone, assume_tz), tuning_path=tuning_path,
+                                         rules_dir=rules_dir, min_level=min_level, generated_at=stamp, step=step)
             text = render_markdown(report) if _format(fmt, output) == "md" else render_html(report)
     except PeriodError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -113,7 +124,7 @@ def review_command(paths: tuple[str, ...], since: str | None, until: str | None,
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
-    problems = [f"{s.source}: {s.failed}" for s in loaded.summary.failed] + [str(e) for e in ruleset.errors]
+    problems = [f"{s.source}: {s.failed}" for s in loaded.summary.failed] + [str(e) for e in loaded.hunt.ruleset.errors]
     for problem in problems:
         err.print(f"[red]error:[/red] {escape(problem)}", highlight=False, soft_wrap=True)
     if not quiet:

@@ -96,7 +96,7 @@ def resolve(request: PeriodRequest, data_end: dt.datetime | None, now: dt.dateti
         description = "all the data read"
     else:
         start = iso(since) if since is not None else "the first event"
-        end = iso(until) if until is not None else "the last event"
+        end = iso(until) if until is not None else (f"{iso(data_end)}, the last event" if data_end is not None else "the last event")
         description = f"from {start} to {end}"
         if request.since is not None and parse_duration(request.since) is not None and since is not None:
             back_from = "--until" if request.until is not None else "the last event in the data"

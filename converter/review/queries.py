@@ -99,6 +99,7 @@ class Queries:
                    (SELECT count(*) FROM events e WHERE e.source = s.source AND e.error IS NULL AND {self.in_period}),
                    coalesce(s.failed, s.skipped, ''),
                    CASE WHEN s.skipped IS NOT NULL THEN 'skipped'
+                        WHEN s.failed IS NOT NULL THEN 'unreadable after ' || s.lines || ' line(s)'
                         WHEN s.parsed + s.rejected = s.lines THEN 'yes' ELSE 'NO' END
             FROM sources s ORDER BY s.ord""")
 
@@ -110,11 +111,12 @@ class Queries:
             FROM sources s WHERE s.skipped IS NULL AND s.log_type IS NOT NULL
             GROUP BY s.log_type ORDER BY s.log_type""")
 
-    def totals(self) -> tuple[int, int, int, int, int]:
-        """Files read, files skipped, lines, parsed lines, rejected lines."""
-        row = self.rows("""SELECT count(*) FILTER (WHERE skipped IS NULL), count(*) FILTER (WHERE skipped IS NOT NULL),
+    def totals(self) -> tuple[int, int, int, int, int, int]:
+        """Files read, files skipped, files unreadable, lines, parsed lines, rejected lines."""
+        row = self.rows("""SELECT count(*) FILTER (WHERE skipped IS NULL AND failed IS NULL), count(*) FILTER (WHERE skipped IS NOT NULL),
+                                  count(*) FILTER (WHERE failed IS NOT NULL),
                                   coalesce(sum(lines), 0), coalesce(sum(parsed), 0), coalesce(sum(rejected), 0) FROM sources""")[0]
-        return int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4])
+        return int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), int(row[5])
 
     def untimed(self) -> int:
         return int(self.one("SELECT count(*) FROM events WHERE error IS NULL AND ts IS NULL"))

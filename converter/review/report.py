@@ -231,13 +231,14 @@ class _Builder:
 
     def sources(self, covered: tuple[str | None, str | None, int]) -> Section:
         q = self.q
-        files, skipped, lines, parsed, rejected = q.totals()
+        files, skipped, unreadable, lines, parsed, rejected = q.totals()
         first, last, events = covered
         section = Section("sources", "Period covered and sources read", (
             f"Period: {self.period.description}. Events in the period: {events}, from {first or '-'} to {last or '-'}. "
             "Every line of every file is parsed or rejected with a reason; walked files that are not Kamal logs are "
             "skipped and named here."))
-        section.figures = [Figure("files read", files), Figure("files skipped", skipped), Figure("lines", lines),
+        section.figures = [Figure("files read", files), Figure("files skipped", skipped),
+                           Figure("files unreadable", unreadable, unreadable > 0), Figure("lines", lines),
                            Figure("parsed", parsed), Figure("rejected", rejected, rejected > 0),
                            Figure("events in the period", events)]
         untimed = q.untimed()
@@ -277,7 +278,7 @@ def build_report(loaded: Loaded, content: ReviewContent, tuning: Tuning, period:
                Figure("critical and high alerts", by_level["critical"] + by_level["high"], by_level["critical"] + by_level["high"] > 0),
                Figure("alerts", queries.alert_count()),
                pick("integrity", "rejected lines"), pick("integrity", "chain findings")]
-    files, skipped, lines, _parsed, _rejected = queries.totals()
+    files, skipped, unreadable, lines, _parsed, _rejected = queries.totals()
     first, last, _events = covered
     end = queries.data_end()
     return Report(
@@ -285,7 +286,8 @@ def build_report(loaded: Loaded, content: ReviewContent, tuning: Tuning, period:
         period=period.description,
         covered=f"{first} to {last}" if first else "no events in the period",
         generated_at=generated_at or (iso(period.until) if period.until else iso(end) if end else "no data"),
-        inputs=f"{files} file(s), {lines} line(s)" + (f", {skipped} file(s) skipped" if skipped else ""),
+        inputs=(f"{files} file(s), {lines} line(s)" + (f", {skipped} file(s) skipped" if skipped else "")
+                + (f", {unreadable} input(s) unreadable" if unreadable else "")),
         summary=summary,
         sections=sections,
         checklist=[SignOffItem(text) for text in CHECKLIST],
