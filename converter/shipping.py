@@ -217,9 +217,9 @@ def check(build: BuildNames, dictionary: FieldDictionary, root: Path | None = No
             if None in types or len(types) != 1:
                 problems.append(f"{r.config}: an input reads {', '.join(r.paths)}, not the files of one kamal-siem log type")
                 continue
-            (log_type,) = types
-            assert log_type is not None
-            problems += _check_route(r, log_type, c["backend"], build, dictionary, index)
+            (route_type,) = types
+            assert route_type is not None
+            problems += _check_route(r, route_type, c["backend"], build, dictionary, index)
     return problems
 
 
