@@ -8,6 +8,7 @@ targets/elastic_retention.py)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from .schema_check import schema_errors
 from .yamlpos import LineMap, load_yaml
 
 DEFAULT_PROFILE = "default"
+NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")  # checked here rather than by the schema, to report the key's own line
 SECONDS_PER_DAY = 86400
 SPLUNK_MAX_SECONDS = 4294967295  # the highest frozenTimePeriodInSecs indexes.conf accepts
 
@@ -147,6 +149,11 @@ def load_profile_file(path: Path, origin: str | None = None) -> dict[str, Retent
     profiles: dict[str, RetentionProfile] = {}
     if not errors:
         for name, entry in data["profiles"].items():
+            if not NAME.fullmatch(name):
+                errors.append(ContentError(path, lines.line_of(["profiles", name]),
+                                           f"profiles/{name}: a profile name is lowercase letters, digits and '-', "
+                                           f"starting with a letter, at most 40 characters"))
+                continue
             profile, problems = _check(name, entry, path, lines, origin)
             errors += problems
             if profile is not None:

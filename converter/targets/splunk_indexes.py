@@ -69,10 +69,11 @@ def _archive_lines(profile: RetentionProfile) -> str:
     if archive is None:
         return comment("No archive in this profile: frozen buckets are deleted. To keep them, set a directory outside "
                        "$SPLUNK_DB (Splunk never deletes what it puts there):") + f"# coldToFrozenDir = {FROZEN_DIR_PLACEHOLDER}\n"
-    keep = (f"The profile keeps an archive {archive.keep_days} days after the index freezes a bucket: Splunk copies "
-            f"frozen buckets (their rawdata) to coldToFrozenDir and never deletes them, so remove archived buckets older "
-            f"than {archive.keep_days} days yourself (a bucket directory's name holds its newest event time, "
-            f"db_<newest>_<oldest>_<id>). Restore one by copying it to thawedPath and running `splunk rebuild`.")
+    keep = (f"The profile keeps an archive {archive.keep_days} days after the index freezes a bucket: Splunk moves "
+            f"frozen buckets (their rawdata) to coldToFrozenDir and never deletes them, so remove an archived bucket "
+            f"yourself once its newest event is older than {profile.total_days + archive.keep_days} days (the directory "
+            f"name db_<newest>_<oldest>_<id> holds both times, in epoch seconds). To search one again, copy it to "
+            f"thawedPath and run `splunk rebuild` on it.")
     if archive.splunk_frozen_dir:
         return comment(keep) + f"coldToFrozenDir = {archive.splunk_frozen_dir}\n"
     return (comment(keep + " The profile names no directory: set yours here and uncomment it. Until then frozen "
