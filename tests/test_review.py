@@ -6,6 +6,7 @@ drawn)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import json
 import os
@@ -26,7 +27,7 @@ from converter.review.command import make_report, review_command
 from converter.review.html import render_html
 from converter.review.markdown import render_markdown
 from converter.review.model import Chart, Report, Table
-from converter.review.period import PeriodRequest
+from converter.review.period import PeriodError, PeriodRequest, resolve
 from converter.tuning import load_tuning
 
 from .cdp import Chromium
@@ -247,17 +248,21 @@ def _audit(path: Path, lines: list[str]) -> None:
 
 
 def test_one_deploy_on_two_hosts_counts_once_and_is_partial_when_one_host_failed(tmp_path: Path) -> None:
-    deploy = [f"[2026-10-05T09:00:0{n}Z] [dana@shop.example] [production] Pulled image with version {VERSION_A}" for n in (1,)]
-    web1 = [*deploy, f"[2026-10-05T09:00:11Z] [dana@shop.example] [production] [web] Booted app version {VERSION_A}",
-            f"[2026-10-05T09:00:29Z] [dana@shop.example] [production] Tagging ghcr.io/shop/api:{VERSION_A} as the latest image"]
-    web2 = [f"[2026-10-05T09:00:02Z] [dana@shop.example] [production] Pulled image with version {VERSION_A}",
-            f"[2026-10-05T09:00:12Z] [dana@shop.example] [production] [web] Booted app version {VERSION_A}"]
-    _audit(tmp_path / "web-1" / ".kamal" / "shop-api-production-audit.log", web1)
-    _audit(tmp_path / "web-2" / ".kamal" / "shop-api-production-audit.log", web2)
+    def line(second: int, text: str) -> str:
+        return f"[2026-10-05T09:{second // 60:02d}:{second % 60:02d}Z] [dana@shop.example] [production] {text}"
+
+    pull, boot = f"Pulled image with version {VERSION_A}", f"[web] Booted app version {VERSION_A}"
+    tag = f"Tagging ghcr.io/shop/api:{VERSION_A} as the latest image"
+    # web-1 boots and tags; web-2 fails, and dana retries at once (within the 120 s that join hosts):
+    # the retry is a second deploy, not a third host of the first one
+    _audit(tmp_path / "web-1" / ".kamal" / "shop-api-production-audit.log", [line(1, pull), line(11, boot), line(29, tag)])
+    _audit(tmp_path / "web-2" / ".kamal" / "shop-api-production-audit.log",
+           [line(2, pull), line(12, boot), line(50, pull), line(60, boot), line(80, tag)])
     report = build(tmp_path)
-    [row] = table(report, "Every deploy")
-    assert (row["outcome"], row["hosts tagged"]) == ("partial", "1 of 2")
-    assert [s.values for s in chart(report, "chart-deploys-per-day").series] == [(0,), (1,), (0,)]
+    rows = table(report, "Every deploy")
+    assert [(r["started"], r["outcome"], r["hosts tagged"], r["where"].split("/")[-3]) for r in rows] == [
+        ("2026-10-05T09:00:01Z", "partial", "1 of 2", "web-1"), ("2026-10-05T09:00:50Z", "success", "1 of 1", "web-2")]
+    assert [s.values for s in chart(report, "chart-deploys-per-day").series] == [(1,), (1,), (0,)]
 
 
 def test_rejected_lines_are_reported_as_ranges_with_their_reason(tmp_path: Path) -> None:
@@ -514,3 +519,24 @@ def test_the_chromium_harness_catches_errors_and_blocked_scripts(browser: Chromi
     page = browser.open(injected)
     assert any("Content Security Policy" in p for p in page.problems()), page.problems()
     assert page.evaluate("document.title") != "ran"
+
+
+def test_standard_input_is_refused_with_a_reason() -> None:
+    result = CliRunner().invoke(review_command, ["-"], input="x\n")
+    assert result.exit_code == 2 and "save standard input to a file" in result.output
+
+
+def test_the_period_resolves_durations_dates_and_now() -> None:
+    end = dt.datetime(2026, 10, 11, 22, 40, 8)
+    week = resolve(PeriodRequest("7d"), end)
+    assert (week.since, week.until) == (dt.datetime(2026, 10, 4, 22, 40, 8), None)
+    assert week.description == "from 2026-10-04T22:40:08Z to 2026-10-11T22:40:08Z, the last event (7d back from the last event in the data)"
+    now = dt.datetime(2026, 11, 28, 3, 0, tzinfo=dt.UTC)
+    live = resolve(PeriodRequest("24h", "now"), end, now=now)
+    assert (live.since, live.until) == (dt.datetime(2026, 11, 27, 3, 0), dt.datetime(2026, 11, 28, 3, 0))
+    zoned = resolve(PeriodRequest("2026-10-05T02:00:00+02:00", "2026-10-06"), end)
+    assert (zoned.since, zoned.until) == (dt.datetime(2026, 10, 5, 0, 0), dt.datetime(2026, 10, 6, 0, 0))
+    assert resolve(PeriodRequest(), end).description == "all the data read"
+    assert resolve(PeriodRequest("7d"), None).since is None  # no data: nothing to count back from
+    with pytest.raises(PeriodError):
+        resolve(PeriodRequest("yesterday"), end)

@@ -54,6 +54,8 @@ def make_report(paths: list[str], request: PeriodRequest, options: Options, *, t
                 step: Callable[[str], None] | None = None) -> tuple[Report, Loaded]:
     """Read `paths` and build the review for the period asked for (raises KamalSiemError, PeriodError)."""
     tell = step or (lambda _what: None)
+    if "-" in paths:
+        raise KamalSiemError("the review reads its inputs more than once: save standard input to a file first")
     request.check()
     dictionary = default_dictionary()
     default_definitions()
@@ -68,7 +70,7 @@ def make_report(paths: list[str], request: PeriodRequest, options: Options, *, t
 
 
 @click.command("review")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--since", default=None, metavar="WHEN",
               help="Start of the period: a duration back from --until or from the last event (7d, 24h, 2w) or an ISO date/time.")
 @click.option("--until", default=None, metavar="WHEN",
@@ -100,6 +102,9 @@ def review_command(paths: tuple[str, ...], since: str | None, until: str | None,
     Exit code: 0 written, 2 an input could not be read or the content is invalid (the report is
     still written when it can be)."""
     err = Console(stderr=True)
+    if "-" in paths:
+        raise click.BadParameter("the review reads its inputs more than once: save standard input to a file first",
+                                 param_hint="PATHS")
     request = PeriodRequest(since, until)
     try:
         request.check()

@@ -1,5 +1,5 @@
-"""Everything the review reads, in DuckDB tables: the parsed events (exactly `kamal-siem parse`'s
-output, rejected lines included, one typed column per dictionary field), the inputs and their line
+"""Everything the review reads, in DuckDB tables: the parsed events (as `kamal-siem parse` writes
+them, rejected lines included, one typed column per dictionary field), the inputs and their line
 counts, the alerts of `kamal-siem hunt`, and the hook hash chains' findings from verify_chain.
 
 Tables: `events` (dictionary columns + `ts`), `sources`, `alerts`, `alert_events`, `chain_findings`.
@@ -17,10 +17,13 @@ from typing import Any
 import duckdb
 
 from ..fields import FieldDictionary
+from ..local.event_batches import EventSource
 from ..local.events import create_events_table, to_arrow
 from ..local.hunt import HuntResult, hunt
 from ..local.rules import LEVELS, RuleSet
+from ..parsing.definitions import default_definitions
 from ..parsing.files import Options, Summary, expand_inputs, parse_inputs
+from ..parsing.redaction import default_redactor
 from ..tuning import Tuning
 from ..verify_chain import CHAIN, SEGMENT, Result, verify
 
@@ -46,28 +49,49 @@ class Loaded:
     chains: ChainCheck
 
 
-def _store(con: duckdb.DuckDBPyConnection, events: Iterable[dict[str, Any]], dictionary: FieldDictionary) -> None:
-    """Parsed events into `events`, in batches (input order kept in `seq`)."""
-    create_events_table(con, to_arrow([], dictionary))
-    con.execute("ALTER TABLE events ADD COLUMN seq BIGINT")
+TS = "TRY_CAST(replace(replace(\"timestamp\", 'T', ' '), 'Z', '') AS TIMESTAMP)"
+
+
+def _insert(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]], dictionary: FieldDictionary) -> None:
+    con.register("batch_arrow", to_arrow(events, dictionary))
+    con.execute(f"INSERT INTO events SELECT *, {TS} FROM batch_arrow")
+    con.unregister("batch_arrow")
+
+
+def _store_python(con: duckdb.DuckDBPyConnection, events: Iterable[dict[str, Any]], dictionary: FieldDictionary,
+                  rejected_only: bool = False) -> None:
+    """Events of the Python parser (`kamal-siem parse`) into `events`, in batches; only the rejected
+    lines when `rejected_only`."""
     pending: list[dict[str, Any]] = []
-    done = 0
-
-    def flush() -> None:
-        nonlocal done
-        con.register("batch_arrow", to_arrow(pending, dictionary))
-        con.execute("INSERT INTO events SELECT *, TRY_CAST(replace(replace(\"timestamp\", 'T', ' '), 'Z', '') AS TIMESTAMP), "
-                    f"{done} + row_number() OVER () FROM batch_arrow")
-        con.unregister("batch_arrow")
-        done += len(pending)
-        pending.clear()
-
     for event in events:
+        if rejected_only and "error" not in event:
+            continue
         pending.append(event)
         if len(pending) >= BATCH:
-            flush()
+            _insert(con, pending, dictionary)
+            pending = []
     if pending:
-        flush()
+        _insert(con, pending, dictionary)
+
+
+def _store(con: duckdb.DuckDBPyConnection, paths: list[str], options: Options, dictionary: FieldDictionary,
+           summary: Summary) -> None:
+    """Every event of `paths` into `events`, and every rejected line with its reason.
+
+    The events come from the local engine's reader (EventSource: audit and kamal-proxy lines parsed
+    inside DuckDB, vectorized; the rest by the Python parser), which reads every line as `kamal-siem
+    parse` does and counts the rejected ones but drops them; the few files with rejected lines are
+    read again by the Python parser for their reasons (so standard input, read once, is not an input)."""
+    create_events_table(con, to_arrow([], dictionary))
+    reader = EventSource(con, default_definitions(), dictionary, default_redactor(), options, summary)
+    columns = ", ".join(f'"{c}"' for c in dictionary.column_names())
+    for view in reader.batches(paths):
+        con.execute(f"INSERT INTO events SELECT {columns}, {TS} FROM {view}")
+    for stats in summary.sources:
+        if stats.rejected and not stats.skipped:
+            again = Options(stats.log_type, options.assumed_tz, options.assumed_tz_name, options.max_line_bytes)
+            _store_python(con, parse_inputs([stats.source], again, Summary(), dictionary=dictionary), dictionary,
+                          rejected_only=True)
 
 
 def _store_sources(con: duckdb.DuckDBPyConnection, summary: Summary) -> None:
@@ -155,7 +179,7 @@ def load(paths: list[str], options: Options, dictionary: FieldDictionary, rulese
     con = duckdb.connect()
     summary = Summary()
     tell("parsing")
-    _store(con, parse_inputs(paths, options, summary, dictionary=dictionary), dictionary)
+    _store(con, paths, options, dictionary, summary)
     _store_sources(con, summary)
     tell("running the rules")
     result = hunt(paths, Path(), options, min_level, dictionary=dictionary, ruleset=ruleset, tuning=tuning)

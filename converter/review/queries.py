@@ -12,8 +12,8 @@ destination), from what Kamal writes (../shared/kamal-reference/FACTS.md):
 A step sequence starts at a pull, or at a rename or boot that follows a tag, starts the file, or
 names another version than the step before it (a rollback right after a failed deploy); it
 succeeded when a tag follows before the next start. The same deploy on several hosts (same
-service, destination, performer, version and kind, started within DEPLOY_GAP of the previous host)
-is one deploy: `success` when every host tagged, `failure` when none did, `partial` otherwise.
+service, destination, performer, version and kind, started within DEPLOY_GAP of the previous host;
+a host's second such sequence is a retry, another deploy) is one deploy: `success` when every host tagged, `failure` when none did, `partial` otherwise.
 """
 
 from __future__ import annotations
@@ -166,6 +166,11 @@ class Queries:
                 SELECT *, sum(new) OVER (PARTITION BY service, destination, performer, version, kind
                                          ORDER BY started, source, step ROWS UNBOUNDED PRECEDING) AS grp
                 FROM spaced
+            ), repeated AS (
+                -- a host appears once in a deploy: its second sequence in the same time group is a retry
+                SELECT *, row_number() OVER (PARTITION BY service, destination, performer, version, kind, grp, source
+                                             ORDER BY started, step) AS attempt
+                FROM grouped
             )
             SELECT min(started) AS started, arg_min(started_text, (started, source)) AS started_text, max(ended) AS ended,
                    service, destination, performer, version, kind,
@@ -173,8 +178,8 @@ class Queries:
                    CASE WHEN bool_and(tagged) THEN 'success' WHEN bool_or(tagged) THEN 'partial' ELSE 'failure' END AS outcome,
                    bool_or(flagged) AS flagged,
                    arg_min(source || ':' || line, (started, source)) AS location
-            FROM grouped
-            GROUP BY service, destination, performer, version, kind, grp
+            FROM repeated
+            GROUP BY service, destination, performer, version, kind, grp, attempt
             HAVING {period_predicate(self.period, 'min(started)')}""")
 
     def deploys(self) -> list[tuple[Any, ...]]:
@@ -214,14 +219,15 @@ class Queries:
         self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE runs AS
             SELECT run_id, arg_min("timestamp", ts) AS started_text, min(ts) AS started,
-                   arg_min(command, ts) AS command, arg_min(subcommand, ts) AS subcommand,
-                   arg_min(performer, ts) AS performer, arg_min(service, ts) AS service,
-                   arg_min(destination, ts) AS destination, arg_min(version, ts) AS version,
+                   arg_min(command, (ts, source, line, record)) AS command, arg_min(subcommand, (ts, source, line, record)) AS subcommand,
+                   arg_min(performer, (ts, source, line, record)) AS performer, arg_min(service, (ts, source, line, record)) AS service,
+                   arg_min(destination, (ts, source, line, record)) AS destination,
+                   arg_min(version, (ts, source, line, record)) AS version,
                    CASE WHEN bool_or(action = 'run_failed') THEN 'failure'
                         WHEN bool_or(action = 'run_complete') THEN 'success' ELSE 'unknown' END AS outcome,
                    max(runtime) AS runtime,
                    string_agg(DISTINCT err, '; ' ORDER BY err) AS error,
-                   arg_min({WHERE}, (ts, source, line)) AS location
+                   arg_min({WHERE}, (ts, source, line, record)) AS location
             FROM (SELECT *, nullif(concat_ws(': ', error_type, error_message), '') AS err FROM events)
             WHERE error IS NULL AND log_type = 'run' AND action IN ('run_start', 'run_complete', 'run_failed') AND run_id IS NOT NULL
             GROUP BY run_id
@@ -271,7 +277,7 @@ class Queries:
                        min("timestamp") AS first_seen, max("timestamp") AS last_seen,
                        list_sort(list_distinct(flatten(list(coalesce(performer_flags, []))))) AS flags,
                        bool_or(allow) AS allowlisted, bool_or(fall) AS fallback,
-                       arg_min({WHERE}, (ts, source, line)) AS location
+                       arg_min({WHERE}, (ts, source, line, record)) AS location
                 FROM checked GROUP BY performer {having}
             )
             SELECT performer,
