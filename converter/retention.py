@@ -62,11 +62,6 @@ class RetentionProfile:
     line: int | None = None
 
     @property
-    def searchable_days(self) -> int:
-        """Days the data can be searched without a restore: hot/warm, cold and Elastic's frozen tier."""
-        return self.total_days
-
-    @property
     def uses_snapshot_repository(self) -> bool:
         """Whether the Elastic side needs the snapshot repository (archive or searchable snapshots)."""
         return self.archive is not None or self.frozen_days > 0 or (self.cold_days > 0 and self.elastic.cold_searchable_snapshot)

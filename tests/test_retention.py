@@ -140,6 +140,8 @@ def test_indexes_conf_holds_each_profiles_numbers() -> None:
             assert "coldToFrozenDir" not in index and re.search(r"^# coldToFrozenDir = /\S+$", text, re.M)
         if "archive" in entry and not frozen_dir:
             assert "frozen buckets are DELETED" in text
+        header = files[f"{INDEXES_APP}/default/indexes.conf"].decode()
+        assert ("This profile keeps an archive" in " ".join(header.replace("#", "").split())) == ("archive" in entry)
         assert "never by age" in text  # warm -> cold is by count or size
         acs = acs_values(profile)
         assert acs["searchableDays"] == number["total"]

@@ -54,7 +54,10 @@ def indexes_conf(profile: RetentionProfile) -> bytes:
               f"({profile.total_days} days), so every event is kept at least that long; a frozen bucket is deleted unless "
               f"local/indexes.conf sets coldToFrozenDir. maxTotalDataSizeMB (Splunk's default 500000 MB) freezes the "
               f"oldest buckets early when the index outgrows it: size the index for the whole period. Storage tiers for "
-              f"Splunk Enterprise: README/indexes.conf.example.")
+              f"Splunk Enterprise: README/indexes.conf.example."
+              + (f" This profile keeps an archive for {profile.archive.keep_days} days after that: Splunk only archives "
+                 f"when local/indexes.conf sets coldToFrozenDir (see the example), which an app's default/ may not."
+                 if profile.archive else ""))
     return (header + "\n" + stanza(DEFAULT_INDEX, {
         "homePath": f"$SPLUNK_DB/{DEFAULT_INDEX}/db",
         "coldPath": f"$SPLUNK_DB/{DEFAULT_INDEX}/colddb",
