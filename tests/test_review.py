@@ -540,3 +540,15 @@ def test_the_period_resolves_durations_dates_and_now() -> None:
     assert resolve(PeriodRequest("7d"), None).since is None  # no data: nothing to count back from
     with pytest.raises(PeriodError):
         resolve(PeriodRequest("yesterday"), end)
+
+
+def test_the_tuning_file_sets_the_allowlist_for_performers_and_rules(tmp_path: Path) -> None:
+    tuning = (ROOT / "tuning.yml").read_text(encoding="utf-8")
+    assert "      - runner\n  kamal_ci_performers:" in tuning
+    custom = tmp_path / "tuning.yml"
+    custom.write_text(tuning.replace("      - runner\n  kamal_ci_performers:", "      - runner\n      - root\n  kamal_ci_performers:"))
+    report, _loaded = make_report([str(SAMPLES)], PeriodRequest(), Options(), tuning_path=custom)
+    why = {r["performer"]: r["why"] for r in table(report, "Performers to explain")}
+    assert why["root"] == "fallback account: nobody can tell who it was"  # allowlisted now, still a shared account
+    rules = {r["rule"]: r["alerts"] for r in table(report, "Alerts by rule")}
+    assert rules["Kamal Run by a Performer Outside the Deployer Allowlist"] == 1  # only the forged line, not root's six

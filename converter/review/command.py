@@ -74,7 +74,7 @@ def make_report(paths: list[str], request: PeriodRequest, options: Options, *, t
 @click.option("--since", default=None, metavar="WHEN",
               help="Start of the period: a duration back from --until or from the last event (7d, 24h, 2w) or an ISO date/time.")
 @click.option("--until", default=None, metavar="WHEN",
-              help="End of the period: an ISO date/time, or `now` (default: the last event in the data).")
+              help="End of the period, included: an ISO date/time (a date alone is its midnight, UTC), or `now` (default: the last event).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the report here (default: standard output).")
 @click.option("--format", "fmt", type=click.Choice(["html", "md"]), default=None,

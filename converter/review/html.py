@@ -1,6 +1,6 @@
 """The review report as one self-contained HTML page: inline CSS, charts as inline SVG, no script and
 nothing fetched (a Content-Security-Policy forbids both, should a value ever slip through unescaped).
-Every value is escaped. The sign-off is a form to fill in, then print or save as PDF."""
+Every value is escaped. The sign-off has fields to fill in (no form: nothing is sent anywhere), then print or save as PDF."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ nav ol { columns: 2; padding-left: 1.2em; }
 .figures dd { font-size: 1.4em; margin: 0; font-weight: 600; }
 .figures .attention { border-color: #c62828; background: #fdecea; }
 table { border-collapse: collapse; width: 100%; margin: 0.8em 0 1.4em; font-size: 0.85em; }
-caption { text-align: left; font-weight: 600; padding: 4px 0; }
+caption, p.caption { text-align: left; font-weight: 600; padding: 4px 0; font-size: 0.85em; margin: 0.8em 0 0; }
+p.caption + .empty { margin-top: 0.2em; }
 th, td { border: 1px solid #e0e0e0; padding: 3px 6px; text-align: left; vertical-align: top; }
 th { background: #f5f5f5; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
@@ -43,6 +44,7 @@ svg.chart { max-width: 100%; height: auto; display: block; }
 .signoff textarea { min-height: 6em; }
 .checklist { list-style: none; padding-left: 0; }
 .checklist li { margin: 0.3em 0; }
+.signoff .checklist label { display: inline; font-weight: normal; margin: 0; }
 footer { color: #757575; font-size: 0.8em; margin-top: 2em; }
 @media print { nav { display: none; } h2 { break-after: avoid; } table, figure { break-inside: avoid; } }
 """
@@ -61,7 +63,7 @@ def _cell(value: Cell, kind: str) -> str:
 
 def _table(table: Table) -> str:
     if not table.rows:
-        caption = f"<h3>{esc(table.caption)}</h3>" if table.caption else ""
+        caption = f'<p class="caption">{esc(table.caption)}</p>' if table.caption else ""
         return f'{caption}<p class="empty">{esc(table.empty)}</p>'
     out = ["<table>"]
     if table.caption:
@@ -106,7 +108,6 @@ def _signoff(report: Report) -> str:
     return f"""<section id="sign-off" class="signoff">
 <h2>Sign-off</h2>
 <p>The review itself is a record: fill this in, then print the page (or save it as PDF) and file it with the period's evidence.</p>
-<form>
 <ul class="checklist">
 {items}
 </ul>
@@ -119,7 +120,6 @@ def _signoff(report: Report) -> str:
 {actions}
 </tbody></table>
 <label for="approver">Approved by</label><input type="text" id="approver" name="approver">
-</form>
 </section>"""
 
 
