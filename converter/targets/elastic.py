@@ -50,7 +50,14 @@ def build_elastic(rules_dir: Path, root: Path, dictionary: FieldDictionary, tuni
 
 
 def write_elastic(build: ElasticBuild, out_dir: Path) -> list[Path]:
+    """The bundle unpacked under <out>/elastic/ (what an earlier build left there removed) and zipped."""
     folder = out_dir / "elastic"
+    if folder.exists():
+        for old in sorted(folder.rglob("*"), reverse=True):  # files before their folders
+            if old.is_dir() and not old.is_symlink():
+                old.rmdir()
+            else:
+                old.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, data in sorted(build.files.items()):
