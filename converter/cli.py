@@ -345,8 +345,11 @@ def _register_integrations() -> None:
     from .hooks_install import hooks as hooks_group
     from .verify_chain import verify_chain_command
 
+    from .review.command import review_command
+
     main.add_command(hooks_group)
     main.add_command(verify_chain_command)
+    main.add_command(review_command)
 
 
 _register_integrations()
