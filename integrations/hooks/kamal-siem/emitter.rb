@@ -1401,7 +1401,7 @@ module KamalSiem
         ["process.pid", Process.pid],
         ["process.parent_pid", Process.ppid],
         ["process.working_directory", Text.clean(Dir.pwd)],
-        ["kamal.hook.ci", !ci.nil?],
+        ["kamal.hook.ci.detected", !ci.nil?],
         ["kamal.hook.ci.provider", ci && ci[:provider]],
         ["cicd.pipeline.name", ci && ci[:pipeline]],
         ["cicd.pipeline.run.id", ci && ci[:run_id]],
