@@ -133,6 +133,7 @@ def text_event(b: Builder, envelope: Envelope) -> None:
 RAW = "_tmp.raw"
 SCALARS = ("stringValue", "intValue", "doubleValue", "boolValue")  # an OTLP AnyValue holds one of them (or a list, a map)
 VALUE = "".join(mustache(f"_ingest._value.value.{kind}") for kind in SCALARS)
+ARRAY_VALUE = "".join(mustache(f"_ingest._value.{kind}") for kind in SCALARS)  # an element of an arrayValue
 
 
 def otlp_record(b: Builder) -> None:
@@ -158,6 +159,18 @@ def otlp_record(b: Builder) -> None:
     for field, target in (("_tmp.res.attributes", f"{SOURCE}.resource"), ("_tmp.rec.attributes", f"{SOURCE}.record.attributes")):
         b.emit(proc("foreach", field=field, ignore_missing=True, when=f"{ref(field)} instanceof List", tag="otlp_attributes",
                     processor=set_value(target + ".{{{_ingest._value.key}}}", VALUE, ignore_empty_value=True, ignore_failure=True)))
+        # an array (the hook emitter's kamal.hosts, secret names): its AnyValues, made plain below
+        b.emit(proc("foreach", field=field, ignore_missing=True, when=f"{ref(field)} instanceof List", tag="otlp_array_attributes",
+                    processor=copy(target + ".{{{_ingest._value.key}}}", "_ingest._value.value.arrayValue.values",
+                                   ignore_failure=True)))
+    for name, pointers in b.definition.fields.items():
+        if name.startswith("_") or b.dictionary[name].type != "keyword_list":
+            continue
+        for parts in pointers:
+            if parts[:2] == ("record", "attributes") or parts[:1] == ("resource",):
+                path = source(parts)
+                b.emit(proc("foreach", field=path, ignore_missing=True, when=f"{ref(path)} instanceof List", tag=f"otlp_array_{name}",
+                            processor=set_value("_ingest._value", ARRAY_VALUE, ignore_failure=True)))
     body = "".join(mustache(f"_tmp.rec.body.{kind}") for kind in SCALARS)
     b.emit(set_value(f"{SOURCE}.record.body", body, ignore_empty_value=True, when=present("_tmp.rec.body")))
 
