@@ -48,7 +48,7 @@ def test_every_lucene_query_parses(bodies: list[dict]) -> None:
     from luqum.parser import parser
 
     lucene = [b for b in bodies if b["language"] == "lucene"]
-    assert len(lucene) == 8
+    assert len(lucene) == 10
     for body in lucene:
         parser.parse(body["query"])  # raises on a syntax error
     with pytest.raises(ParseError):
@@ -59,7 +59,7 @@ def test_every_eql_query_parses_in_elasticsearch_syntax(bodies: list[dict]) -> N
     import eql
 
     queries = [b["query"] for b in bodies if b["language"] == "eql"]
-    assert len(queries) == 22
+    assert len(queries) == 23
     with eql.parser.elasticsearch_syntax:
         for query in queries:
             eql.parse_query(query)  # raises on a syntax error
@@ -81,9 +81,11 @@ def test_each_rule_gets_the_type_whose_query_means_what_sigma_means(bodies: list
         kinds.setdefault(body["type"], []).append(body["name"])
         assert body["meta"]["kamal_siem_rule_type"].startswith(body["type"] + ":"), body["name"]
         assert ("index" in body) == (body["type"] != "esql"), body["name"]  # an ES|QL rule's FROM names its indexes
-    assert {k: len(v) for k, v in kinds.items()} == {"query": 5, "eql": 22, "esql": 2, "threshold": 3}
-    # Lucene where every compared value is caseless or a lowercase value of a `lowercase` dictionary field
+    assert {k: len(v) for k, v in kinds.items()} == {"query": 7, "eql": 23, "esql": 2, "threshold": 3}
+    # Lucene where every compared value is caseless (a boolean, a field's presence) or a lowercase value
+    # of a `lowercase` dictionary field
     assert sorted(kinds["query"]) == ["Forged or Odd Performer in the Kamal Audit Log", "Kamal App Put in Maintenance Mode",
+                                      "Kamal Deploy Lock Bypassed (Hook Emitter)", "Kamal Hook Spool Tampered With",
                                       "Kamal Proxy Container Died or Was Paused",
                                       "Kamal Proxy Refused a Host Already Owned by Another Service",
                                       "Unknown Message in the Kamal Audit Log"]
@@ -102,7 +104,7 @@ def test_each_rule_gets_the_type_whose_query_means_what_sigma_means(bodies: list
 
 def test_rules_carry_their_sigma_meaning(bodies: list[dict]) -> None:
     by_id = {b["rule_id"]: b for b in bodies}
-    assert len(by_id) == len(bodies) == 32  # every alerting rule; base rules live inside their correlation
+    assert len(by_id) == len(bodies) == 35  # every alerting rule; base rules live inside their correlation
     secrets = by_id["9a41d7c3-2e5b-4f80-8d16-7b3c0e9f5a02"]
     assert (secrets["type"], secrets["language"], secrets["severity"], secrets["risk_score"]) == ("eql", "eql", "high", 73)
     assert secrets["index"] == ["logs-kamal.audit-*"] and secrets["enabled"] is False

@@ -84,7 +84,7 @@ def balanced(spl: str) -> bool:
 
 def test_one_scheduled_alert_per_alerting_rule(files: dict[str, bytes]) -> None:
     searches = stanzas(files[f"{APP}/default/savedsearches.conf"].decode())
-    assert len(searches) == 32
+    assert len(searches) == 35
     for name, settings in searches.items():
         assert name.startswith("kamal-siem - ")
         assert settings["enableSched"] == "1" and settings["action.email"] == "0" and settings["alert.suppress"] == "1"

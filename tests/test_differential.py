@@ -19,6 +19,10 @@ RULE_IDS = sorted(str(r.id) for r in COLLECTION.rules if r._output)
 
 # Engines that cannot express a rule, by (engine, rule id): the reason, checked to still hold.
 CANNOT: dict[tuple[str, str], str] = {
+    # pySigma's EQL backend writes `lock_bypass:true`; EQL's `:` compares strings only. Our build writes
+    # `== true` (converter/targets/elastic_eql.py), which tests/test_eql_rules.py runs in this engine.
+    ("eql", "ca80d2bc-a58c-43d2-b115-59ec4d88baf2"): "Expected string not boolean",
+    ("eql", "d27c1bfd-2254-4974-a3ab-894cb1664847"): "Expected string not boolean",
 }
 
 # Where an engine's own semantics give a different answer than Sigma's, by (engine, rule id, case):

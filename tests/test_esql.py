@@ -41,7 +41,7 @@ def analyze(queries: dict[str, dict[str, Any]], tmp_path: Path, schema: dict[str
 
 def test_every_single_event_rule_has_a_hunting_query_and_correlations_are_refused_by_name(content: ElasticContent) -> None:
     stems = sorted(p.stem for p in (ROOT / "sigma_rules").rglob("*.yml") if p.parent.name != "correlations")
-    assert sorted(Path(name).stem for name in content.hunting) == stems and len(stems) == 32
+    assert sorted(Path(name).stem for name in content.hunting) == stems and len(stems) == 35
     assert all(name.startswith("hunting/") and name.endswith(".esql") for name in content.hunting)
     assert [Path(path).parent.name for path, _why in content.hunting_refused] == ["correlations"] * 4
     assert all("fixed date_trunc buckets" in why for _path, why in content.hunting_refused)
@@ -59,7 +59,7 @@ def test_every_esql_query_parses_and_analyzes_against_the_ecs_schema(content: El
     queries = {name: {"query": data.decode(), "rule": False} for name, data in content.hunting.items()}
     rules = {r.body["rule_id"]: {"query": r.body["query"], "rule": True} for r in content.rules
              if r.body is not None and r.body["type"] == "esql"}
-    assert len(queries) == 32 and len(rules) == 2
+    assert len(queries) == 35 and len(rules) == 2
     result = analyze({**queries, **rules}, tmp_path)
     assert {name: error for name, error in result.items() if error} == {}
     assert set(result) == set(queries) | set(rules)

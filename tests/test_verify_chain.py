@@ -183,3 +183,20 @@ def test_canonical_json_is_the_same_in_ruby_and_python() -> None:
     assert canonical({"b": 1, "a": "\n"}) == '{"a":"\\n","b":1}'
     with pytest.raises(ValueError, match="floats"):
         canonical({"x": 1.5})
+
+
+def test_the_hook_replay_corpora_are_the_emitters_own_chains() -> None:
+    """The hook events of tests/replay are the real emitter's output (tools/hook_replay_corpora.py),
+    copied as spooled: each chain is intact but where the tampering case damaged its spool, and there
+    verify-chain finds what the emitter itself recorded."""
+    replay = Path(__file__).resolve().parent / "replay"
+    segments = sorted(replay.glob("*/*/spool/events-*.ndjson"))
+    found = {s.relative_to(replay).as_posix(): sorted((f.kind, int(f.where.rsplit(":", 1)[1])) for f in verify([s]).findings)
+             for s in segments}
+    assert found == {
+        "kamal_deploy_lock_bypassed_hook_emitter/dana-laptop/spool/events-000001.ndjson": [],
+        "kamal_deploy_lock_bypassed_hook_emitter/fv-az1043-217/spool/events-000001.ndjson": [],
+        "kamal_hook_spool_tampered_with/dana-laptop/spool/events-000001.ndjson": [("anomaly", 7), ("gap", 7)],
+        "kamal_hook_spool_tampered_with/erin-laptop/spool/events-000001.ndjson": [("anomaly", 1)],
+        "uncommitted_code_deployed_to_a_protected_destination_hook_emitter/dana-laptop/spool/events-000001.ndjson": [],
+    }
