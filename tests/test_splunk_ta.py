@@ -4,8 +4,8 @@ Without a Splunk, tests/splunk_emulation.py runs the add-on's knowledge in Splun
 regex in real PCRE2: index time (LINE_BREAKER, TIME_PREFIX/TIME_FORMAT, SEDCMD), then search time
 (EXTRACT, REPORT, KV_MODE=json, FIELDALIAS, EVAL, LOOKUP). The fields it gives each event are
 compared with our parser's output for the same lines: exactly on the bundled samples (samples/),
-and on the parser test corpora (tests/parsers/) except the differences listed here, each with its
-reason. Every field a kamal_security search uses is produced by the add-on for that source type.
+and on the parser test corpora (tests/parsers/) and the hook emitter's replay corpora
+(tests/replay/*hook*) except the differences listed here, each with its reason. Every field a kamal_security search uses is produced by the add-on for that source type.
 """
 
 from __future__ import annotations
@@ -60,6 +60,17 @@ DIFFERENT_FIELDS = {
     "proxy/test-kamal-proxy-0.9.log:9 client_port": WRONG_TYPE,
     "run/test-otel-collector-file.jsonl:3 message": "an OTLP body that is not a string: the parser writes it as JSON "
                                                     "text, Splunk's message holds the string bodies",
+}
+# The replay corpora of the kamal-siem hook emitter's events (`run`: OTLP records, action hook_run).
+HOOK_REPLAYS = ("kamal_deploy_lock_bypassed_hook_emitter", "kamal_hook_spool_tampered_with",
+                "uncommitted_code_deployed_to_a_protected_destination_hook_emitter")
+WHOLE_DOUBLE = "a whole OTLP doubleValue (`94`): the parser writes the double 94.0, Splunk keeps the text 94 (the same number)"
+DIFFERENT_REPLAY_FIELDS = {
+    "kamal_deploy_lock_bypassed_hook_emitter/dana-laptop/spool/events-000001.ndjson runtime": WHOLE_DOUBLE,
+    "kamal_deploy_lock_bypassed_hook_emitter/fv-az1043-217/spool/events-000001.ndjson runtime": WHOLE_DOUBLE,
+    "kamal_hook_spool_tampered_with/dana-laptop/spool/events-000001.ndjson runtime": WHOLE_DOUBLE,
+    "uncommitted_code_deployed_to_a_protected_destination_hook_emitter/dana-laptop/spool/events-000001.ndjson runtime":
+        WHOLE_DOUBLE,
 }
 NOT_READ = {"proxy/test-kamal-proxy-logs-timestamps.log": "`docker logs --timestamps` output: the add-on reads Docker's "
                                                           "json-file log, or kamal-proxy's own lines"}
@@ -151,6 +162,11 @@ def corpora() -> list[Compared]:
     return list(compare(ROOT / "tests" / "parsers"))
 
 
+@pytest.fixture(scope="module")
+def replays() -> list[Compared]:
+    return [c for name in HOOK_REPLAYS for c in compare(ROOT / "tests" / "replay" / name)]
+
+
 def where(c: Compared) -> str:
     return f"{c.source.removeprefix('tests/parsers/')}:{c.line}"
 
@@ -186,6 +202,50 @@ def test_the_parser_corpora_read_alike_but_for_the_listed_lines(corpora: list[Co
     assert problems == {}
     assert seen_lines == set(DIFFERENT_LINES) and seen_fields == set(DIFFERENT_FIELDS)  # the list stays true
     assert all((ROOT / "tests" / "parsers" / p).is_file() for p in NOT_READ)
+
+
+def test_the_hook_emitter_replays_read_alike_but_for_the_listed_fields(replays: list[Compared]) -> None:
+    """Every line of the hook emitter's replay corpora, its array attributes (hosts, secret names,
+    other KAMAL_ variable names) as multivalue fields."""
+    logs = [p for name in HOOK_REPLAYS for p in sorted((ROOT / "tests" / "replay" / name).rglob("*")) if p.suffix != ".yml" and p.is_file()]
+    lines = sum(len(p.read_text(encoding="utf-8").splitlines()) for p in logs)
+    assert len(replays) == lines > 50  # one event a line, each compared
+    assert {e.get("action") for c in replays for e in c.parsed} == {"hook_run"}
+    seen, problems = set(), {}
+    for c in replays:
+        for name, (want, got) in c.differences().items():
+            key = f"{c.source.removeprefix('tests/replay/')} {name}"
+            if DIFFERENT_REPLAY_FIELDS.get(key) == WHOLE_DOUBLE and want and got and \
+                    [float(v) for v in want] == [float(v) for v in got]:
+                seen.add(key)
+            else:
+                problems[f"{c.source.removeprefix('tests/replay/')}:{c.line} {name}"] = (want, got)
+    assert problems == {}
+    assert seen == set(DIFFERENT_REPLAY_FIELDS)  # the list stays true
+    arrays = {"kamal_hosts", "kamal_secret_names", "kamal_other_variables"}
+    assert all(arrays & set(c.fields) for c in replays)
+    assert any(len(c.fields.get("kamal_hosts", [])) > 1 and len(c.fields.get("kamal_secret_names", [])) > 1 for c in replays)
+
+
+def test_otlp_array_attributes_are_multivalue_fields() -> None:
+    """Every string of every record's array; an array that is not all strings, or empty, is left out."""
+    def record(attributes: str) -> str:
+        return '{"timeUnixNano":"1","eventName":"kamal.hook","attributes":[' + attributes + "]}"
+
+    def array(key: str, items: str) -> str:
+        return f'{{"key":"{key}","value":{{"arrayValue":{{"values":[{items}]}}}}}}'
+
+    raw = ('{"resourceLogs":[{"resource":{"attributes":[]},"scopeLogs":[{"logRecords":['
+           + record(array("kamal.hosts", '{"stringValue":"10.0.0.1"}, {"stringValue":"a\\"b"}') + ","
+                    + array("kamal.roles", '{"stringValue":"web"}')) + ","
+           + record(array("kamal.hosts", '{"stringValue":"10.0.0.2"}') + "," + array("kamal.roles", "") + ","
+                    + array("kamal.hook.secrets.names", '{"stringValue":"A"},{"intValue":"1"}'))
+           + "]}]}]}")
+    assert json.loads(raw)
+    fields = search_time(KNOWLEDGE["run"], raw, source="/var/log/kamal/otel.jsonl", host=SPLUNK_HOST, lookups=LOOKUPS)
+    assert fields["kamal_hosts"] == ["10.0.0.1", 'a"b', "10.0.0.2"]
+    assert fields["kamal_roles"] == ["web"]
+    assert "kamal_secret_names" not in fields and "kamal_other_variables" not in fields
 
 
 def test_forged_lines_stay_flagged(corpora: list[Compared]) -> None:

@@ -9,8 +9,11 @@ instead, so that no calculated field depends on another. A Docker json-file enve
 
 An OTLP logs export request (`expand: otlp_logs`) holds many log records in one line, and Splunk
 keeps a line as one event: its attributes (`{"key": ..., "value": {"stringValue": ...}}`) become
-fields named by their keys through two transforms, and a record-level field is multivalue, one
-value per record that has it.
+fields named by their keys through transforms, and a record-level field is multivalue, one
+value per record that has it. An array of strings (`{"arrayValue": {"values": [{"stringValue":
+...}, ...]}}`, the hook emitter's `kamal.hosts`) is taken as its JSON text, one value per record,
+and a `keyword_list` field reads its strings back with `spath`: multivalue, every string of every
+record.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from .splunk_eval import (
     call,
     case,
     coalesce,
+    concat,
     group,
     gt,
     if_,
@@ -108,7 +112,7 @@ def _chain(name: str, pointers: tuple[Pointer, ...], read: Callable[[Pointer], E
 def json_env(definition: ParserDefinition, dictionary: FieldDictionary, taken: frozenset[str]) -> Env:
     """Every field of `definition` as an expression over what Splunk extracts from the raw JSON."""
     if definition.expand == "otlp_logs":
-        return _otlp_env(definition)
+        return _otlp_env(definition, dictionary)
     envelope = next((e for e in definition.envelopes if e.keys and e.inner), None)
     if envelope is not None and len(envelope.inner) != 1:
         raise NotImplementedError("an envelope whose inner text is not a top-level key")
@@ -169,14 +173,33 @@ OTLP_SCALAR_ATTRIBUTES = Transform(
     "kamal_otlp_scalar_attributes",
     r'"key"\s*:\s*"([^"\\]+)"\s*,\s*"value"\s*:\s*\{\s*"(?:intValue|doubleValue|boolValue)"\s*:\s*"?([^",}\s]+)',
     "$1::$2", mv_add=True, clean_keys=False)
-OTLP_TRANSFORMS = (OTLP_STRING_ATTRIBUTES, OTLP_SCALAR_ATTRIBUTES)
+_OTLP_STRING_ELEMENT = r'\{\s*"stringValue"\s*:\s*"(?:[^"\\]|\\.)*"\s*\}'
+# only arrays of strings, so that the elements of every record joined with `,` are a JSON array's
+OTLP_ARRAY_ATTRIBUTES = Transform(
+    "kamal_otlp_array_attributes",
+    r'"key"\s*:\s*"([^"\\]+)"\s*,\s*"value"\s*:\s*\{\s*"arrayValue"\s*:\s*\{\s*"values"\s*:\s*\[\s*('
+    + _OTLP_STRING_ELEMENT + r'(?:\s*,\s*' + _OTLP_STRING_ELEMENT + r')*)\s*\]',
+    "$1::$2", mv_add=True, clean_keys=False)
+OTLP_TRANSFORMS = (OTLP_STRING_ATTRIBUTES, OTLP_SCALAR_ATTRIBUTES, OTLP_ARRAY_ATTRIBUTES)
 
 
-def _otlp_read(parts: Pointer) -> Expr:
+def _otlp_strings(elements: Fld) -> Expr:
+    """The strings of the arrays `kamal_otlp_array_attributes` took (`{"stringValue": "a"}, ...`,
+    one value per record): multivalue, null where no record has the attribute."""
+    document = concat(concat(Str('{"values":['), call("mvjoin", elements, Str(","))), Str("]}"))
+    return call("spath", document, Str("values{}.stringValue"))
+
+
+def _otlp_read(parts: Pointer, listy: bool | None = False) -> Expr:
+    attribute = None
     if len(parts) >= 3 and parts[0] == "record" and parts[1] == "attributes":
-        return Fld(".".join(parts[2:]))
-    if len(parts) >= 2 and parts[0] == "resource":
-        return Fld(".".join(parts[1:]))
+        attribute = Fld(".".join(parts[2:]))
+    elif len(parts) >= 2 and parts[0] == "resource":
+        attribute = Fld(".".join(parts[1:]))
+    if attribute is not None:
+        return _otlp_strings(attribute) if listy else attribute
+    if listy:
+        raise NotImplementedError(f"OTLP list field at /{'/'.join(parts)}: only attributes are read as arrays")
     if parts == ("record", "body"):
         return Fld(f"{RECORDS}.body.stringValue")
     if parts[0] == "record":
@@ -186,13 +209,14 @@ def _otlp_read(parts: Pointer) -> Expr:
     raise NotImplementedError(f"OTLP pointer /{'/'.join(parts)}")
 
 
-def _otlp_env(definition: ParserDefinition) -> Env:
+def _otlp_env(definition: ParserDefinition, dictionary: FieldDictionary) -> Env:
     """Multivalue fields, one value per record that has one. The `cases` may test one field only
     (they become a per-value mapping with `mvmap`, plus the value of the records without it), and
-    `derive` steps may only be unconditional regexes (applied to each value)."""
+    `derive` steps may only be unconditional regexes (applied to each value). A `keyword_list` field
+    holds the strings of its array attributes."""
     env = Env()
     for name, pointers in definition.fields.items():
-        env.set(name, coalesce(*(_otlp_read(p) for p in pointers)))
+        env.set(name, coalesce(*(_otlp_read(p, _listy(name, dictionary)) for p in pointers)))
     tested = sorted({c.field for case_ in definition.cases for c in case_.when.conditions})
     if len(tested) > 1:
         raise NotImplementedError(f"{definition.file.name}: OTLP cases may test one field, not {tested}")
