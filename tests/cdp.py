@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+
+from .tools import missing
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--remote-debugging-port=0", "--remote-allow-origins=*"]
@@ -31,11 +32,8 @@ def chromium_binary() -> str:
     """The chromium command; skips the test when it is missing, unless KAMAL_SIEM_REQUIRE_TOOLS=1."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        reason = ("chromium is not installed (Debian: DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-                  "--no-install-recommends chromium)")
-        if os.environ.get("KAMAL_SIEM_REQUIRE_TOOLS") == "1":
-            pytest.fail(f"KAMAL_SIEM_REQUIRE_TOOLS=1 but {reason}")
-        pytest.skip(reason)
+        missing("chromium is not installed (Debian: DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                "--no-install-recommends chromium)")
     return found
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+
+from .tools import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -25,8 +26,5 @@ def shared_path(*parts: str) -> Path:
     """A file under ../shared; skips the test when ../shared is absent (a user's fresh clone), except in CI."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        reason = f"{path} is not here (../shared is beside the project only in CI and development)"
-        if os.environ.get("KAMAL_SIEM_REQUIRE_SHARED") == "1":
-            pytest.fail(f"KAMAL_SIEM_REQUIRE_SHARED=1 but {reason}")
-        pytest.skip(reason)
+        missing(f"{path} is not here (../shared is beside the project only in CI and development)", "KAMAL_SIEM_REQUIRE_SHARED")
     return path

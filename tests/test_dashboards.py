@@ -43,6 +43,7 @@ from converter.targets.splunk_searches import splunk_searches
 from converter.tuning import Tuning, load_tuning
 
 from .conftest import ROOT
+from .lucene_harness import compile_harness
 from .tools import dashboard_node_modules
 
 DASHBOARDS = ROOT / "dashboards"
@@ -643,23 +644,12 @@ def test_rule_panels_select_what_their_rule_alerts_on(dashboards: list[Dashboard
 
 # --- real Lucene --------------------------------------------------------------------------------------
 
-JARS = ("lucene-core-8.*.jar", "lucene-queryparser-8.*.jar", "lucene-memory-8.*.jar", "lucene-analyzers-common-8.*.jar",
-        "jackson-databind.jar", "jackson-core.jar", "jackson-annotations.jar")
 SKIP_FIELDS = ("source", "line", "record", "extra", "warnings", "error")
 
 
 @pytest.fixture(scope="module")
 def lucene_harness(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    jars = []
-    for pattern in JARS:
-        found = sorted(Path("/usr/share/java").glob(pattern))
-        assert found, f"/usr/share/java/{pattern} is missing: install liblucene8-java and libjackson2-databind-java (.ci/run does)"
-        jars.append(str(found[0]))
-    assert shutil.which("javac"), "javac is missing: install default-jdk-headless (.ci/run does)"
-    out = tmp_path_factory.mktemp("lucene")
-    classpath = ":".join(jars)
-    subprocess.run(["javac", "-cp", classpath, "-d", str(out), str(ROOT / "tests" / "lucene" / "LuceneMatch.java")], check=True)
-    return ["java", "-cp", f"{classpath}:{out}", "LuceneMatch"]
+    return compile_harness(tmp_path_factory.mktemp("lucene"))
 
 
 def _ecs_doc(event: dict[str, Any], dictionary: FieldDictionary) -> dict[str, Any]:

@@ -11,7 +11,6 @@ analyzer. A control below shows the harness does see case: a case-sensitive quer
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -24,11 +23,10 @@ from converter.targets.elastic_rules import ElasticContent, elastic_content
 from converter.tuning import Tuning
 
 from .conftest import ROOT
+from .lucene_harness import compile_harness
 from .ecs_events import ecs_events
 from .engines import duckdb_matches, load_corpus
 
-JARS = ("lucene-core-8.*.jar", "lucene-queryparser-8.*.jar", "lucene-memory-8.*.jar", "lucene-analyzers-common-8.*.jar",
-        "jackson-databind.jar", "jackson-core.jar", "jackson-annotations.jar")
 RULES = ROOT / "sigma_rules"
 
 # (rule id, case) -> (lines Lucene misses, lines Lucene adds, why): the differences we know of, each
@@ -41,18 +39,11 @@ Harness = tuple[list[str], str]  # the java command, the file naming the numeric
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Harness:
-    jars = []
-    for pattern in JARS:
-        found = sorted(Path("/usr/share/java").glob(pattern))
-        assert found, f"/usr/share/java/{pattern} is missing: install liblucene8-java and libjackson2-databind-java (.ci/run does)"
-        jars.append(str(found[0]))
-    assert shutil.which("javac"), "javac is missing: install default-jdk-headless (.ci/run does)"
     out = tmp_path_factory.mktemp("lucene")
-    classpath = ":".join(jars)
-    subprocess.run(["javac", "-cp", classpath, "-d", str(out), str(ROOT / "tests" / "lucene" / "LuceneMatch.java")], check=True)
+    command = compile_harness(out)
     numeric = out / "numeric.json"
     numeric.write_text(json.dumps(sorted(f.ecs for f in default_dictionary() if f.type in ("long", "double"))))
-    return ["java", "-cp", f"{classpath}:{out}", "LuceneMatch"], str(numeric)
+    return command, str(numeric)
 
 
 def run_lucene(harness: Harness, tmp_path: Path, docs: list[dict], queries: dict[str, str]) -> dict[str, set[str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -15,12 +16,17 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
 
 
+def missing(reason: str, required_by: str = "KAMAL_SIEM_REQUIRE_TOOLS") -> NoReturn:
+    """Something a test needs is absent: skip it, or fail it when `required_by` is set to 1 (`make
+    test` sets KAMAL_SIEM_REQUIRE_TOOLS, `.ci/run` KAMAL_SIEM_REQUIRE_SHARED)."""
+    if os.environ.get(required_by) == "1":
+        pytest.fail(f"{required_by}=1 but {reason}")
+    pytest.skip(reason)
+
+
 def _require(path: Path, what: str) -> Path:
     if not path.exists():
-        reason = f"{what} is not installed at {path} (run `make tools`)"
-        if os.environ.get("KAMAL_SIEM_REQUIRE_TOOLS") == "1":
-            pytest.fail(f"KAMAL_SIEM_REQUIRE_TOOLS=1 but {reason}")
-        pytest.skip(reason)
+        missing(f"{what} is not installed at {path} (run `make tools`)")
     return path
 
 

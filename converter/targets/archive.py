@@ -12,6 +12,17 @@ from pathlib import Path
 FIXED_TIME = 946684800  # 2000-01-01T00:00:00Z: zip cannot store times before 1980
 
 
+def clear_folder(folder: Path) -> None:
+    """Remove what an earlier build left in `folder` (its files, then its folders), keeping `folder`."""
+    if not folder.exists():
+        return
+    for old in sorted(folder.rglob("*"), reverse=True):  # files before their folders
+        if old.is_dir() and not old.is_symlink():
+            old.rmdir()
+        else:
+            old.unlink()
+
+
 def write_zip(target: Path, files: dict[str, bytes]) -> None:
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(files):

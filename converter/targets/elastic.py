@@ -11,7 +11,7 @@ from ..fields import FieldDictionary
 from ..local.rules import rule_files
 from ..retention import RetentionProfile
 from ..tuning import Tuning
-from .archive import write_zip
+from .archive import clear_folder, write_zip
 from .elastic_assets import elastic_assets
 from .elastic_rules import elastic_content
 from .kibana_objects import SAVED_OBJECTS_FILE, kibana_saved_objects
@@ -52,12 +52,7 @@ def build_elastic(rules_dir: Path, root: Path, dictionary: FieldDictionary, tuni
 def write_elastic(build: ElasticBuild, out_dir: Path) -> list[Path]:
     """The bundle unpacked under <out>/elastic/ (what an earlier build left there removed) and zipped."""
     folder = out_dir / "elastic"
-    if folder.exists():
-        for old in sorted(folder.rglob("*"), reverse=True):  # files before their folders
-            if old.is_dir() and not old.is_symlink():
-                old.rmdir()
-            else:
-                old.unlink()
+    clear_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, data in sorted(build.files.items()):

@@ -11,7 +11,7 @@ from .. import __version__
 from ..fields import FieldDictionary
 from ..retention import RetentionProfile
 from ..tuning import Tuning
-from .archive import write_tgz
+from .archive import clear_folder, write_tgz
 from .splunk_app import APP, app_files
 from .splunk_indexes import INDEXES_APP, indexes_app_files
 from .splunk_ta import TA, ta_files
@@ -20,12 +20,7 @@ from .splunk_ta import TA, ta_files
 def write_app(name: str, files: dict[str, bytes], out_dir: Path) -> list[Path]:
     """The app's folder under <out>/splunk/ (its old content removed) and its package."""
     folder = out_dir / "splunk" / name
-    if folder.exists():
-        for old in sorted(folder.rglob("*"), reverse=True):  # files before their folders
-            if old.is_dir() and not old.is_symlink():
-                old.rmdir()
-            else:
-                old.unlink()
+    clear_folder(folder)
     for path, data in sorted(files.items()):
         target = out_dir / "splunk" / path
         target.parent.mkdir(parents=True, exist_ok=True)
